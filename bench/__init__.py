@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of stack-exporter against the reference exporters (not tests)."""

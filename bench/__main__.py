@@ -1,0 +1,125 @@
+"""``python -m bench <scenario>|all``: run side-by-side benchmarks and print the comparison.
+
+A scenario is any module ``bench/<name>_bench.py`` that defines ``SCENARIO``; it is found by
+its file name, so adding one needs no change here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+import bench
+from bench.harness import BenchError, RunOptions, Scenario, log, render, run, write_json
+
+SUFFIX = "_bench"
+
+
+def available() -> list[str]:
+    return sorted(
+        m.name.removesuffix(SUFFIX)
+        for m in pkgutil.iter_modules(bench.__path__)
+        if m.name.endswith(SUFFIX)
+    )
+
+
+def load(name: str) -> Scenario:
+    module = importlib.import_module(f"bench.{name}{SUFFIX}")
+    scenario = getattr(module, "SCENARIO", None)
+    if not isinstance(scenario, Scenario):
+        raise BenchError(f"bench/{name}{SUFFIX}.py defines no SCENARIO")
+    return scenario
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    return key, value
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    names = available()
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark stack-exporter against the reference exporter on one backend.",
+    )
+    p.add_argument("scenario", choices=[*names, "all"], help="which comparison to run")
+    p.add_argument(
+        "--scrapes", type=int, default=200, help="measured scrapes per exporter"
+    )
+    p.add_argument(
+        "--warmup", type=int, default=5, help="unmeasured scrapes per exporter"
+    )
+    p.add_argument(
+        "--reference-only",
+        action="store_true",
+        help="measure only the reference exporter (before ours is installed)",
+    )
+    p.add_argument("--results-dir", type=Path, default=RunOptions().results_dir)
+    p.add_argument(
+        "--keep-workdir", action="store_true", help="keep the temp dir and logs"
+    )
+    p.add_argument(
+        "--fail-on-miss", action="store_true", help="exit 1 when a target is missed"
+    )
+    p.add_argument(
+        "--set",
+        dest="options",
+        metavar="KEY=VALUE",
+        type=_key_value,
+        action="append",
+        default=[],
+        help="scenario option (see the scenario's docstring), repeatable",
+    )
+    args = p.parse_args(argv)
+    if not 1 <= args.scrapes <= 10_000 or not 0 <= args.warmup <= 1_000:
+        p.error("--scrapes must be 1..10000 and --warmup 0..1000")
+    return args
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    # Turn SIGTERM/SIGHUP into an exception so every `with BenchEnv` cleans up.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _terminate)
+    opts = RunOptions(
+        scrapes=args.scrapes,
+        warmup=args.warmup,
+        reference_only=args.reference_only,
+        results_dir=args.results_dir,
+        keep_workdir=args.keep_workdir,
+        options=dict(args.options),
+    )
+    names = available() if args.scenario == "all" else [args.scenario]
+    status = 0
+    for name in names:
+        try:
+            doc = run(load(name), opts)
+        except BenchError as err:
+            log(f"{name}: FAILED: {err}")
+            status = 2
+            continue
+        except KeyboardInterrupt:
+            log(f"{name}: interrupted; every process it started has been stopped")
+            return 130
+        print(render(doc))
+        print(f"\nraw numbers: {write_json(doc, opts.results_dir)}\n", flush=True)
+        targets = doc["comparison"]["targets"].values()
+        if args.fail_on_miss and any(t["status"] == "MISS" for t in targets):
+            status = max(status, 1)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""Command line, in node_exporter's flag style."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+
+from exporter import __version__
+from exporter.collectors import SOURCES
+from exporter.config import Config, ConfigError, default_config, load_config
+from exporter.log import LEVELS, setup
+from exporter.redact import Redactor
+from exporter.scrape import DEFAULT_TIMEOUT_OFFSET, Engine
+from exporter.server import make_app, make_reloader, parse_listen_address, serve
+from exporter.webconfig import WebSettings, load_web_config
+
+# 9847: inside the exporter range 9100-9999 and clear of every exporter this
+# stack runs beside (node 9100, blackbox 9115, redis 9121, pgbouncer 9127,
+# postgres 9187) and of Prometheus/Alertmanager (9090-9094).
+DEFAULT_LISTEN_ADDRESS = ":9847"
+
+log = logging.getLogger("exporter")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stack-exporter",
+        description="Prometheus exporter for a SaaS stack: Redis, PostgreSQL, PgBouncer, APIs, DNS and HTTP probes.",
+    )
+    parser.add_argument(
+        "--config.file",
+        dest="config_file",
+        metavar="PATH",
+        help="YAML config; without it, built-in defaults scrape the local Redis and PostgreSQL",
+    )
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        default=DEFAULT_LISTEN_ADDRESS,
+        metavar="ADDR",
+        help=f"address to serve on (default {DEFAULT_LISTEN_ADDRESS})",
+    )
+    parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        metavar="PATH",
+        help="TLS and basic auth, in the Prometheus exporter-toolkit web-config format",
+    )
+    parser.add_argument("--log.level", dest="log_level", choices=list(LEVELS), default="info")
+    parser.add_argument("--log.format", dest="log_format", choices=["logfmt", "json"], default="logfmt")
+    parser.add_argument(
+        "--scrape.timeout-offset",
+        dest="timeout_offset",
+        type=float,
+        default=DEFAULT_TIMEOUT_OFFSET,
+        metavar="SECONDS",
+        help="subtracted from Prometheus's scrape-timeout header to leave time to answer (default 0.5)",
+    )
+    parser.add_argument(
+        "--check-config",
+        action="store_true",
+        help="validate the config (and web config), print every problem, exit 1 if any",
+    )
+    parser.add_argument("--version", action="version", version=f"stack-exporter {__version__}")
+    for key, spec in SOURCES.items():
+        parser.add_argument(
+            f"--collector.{key}",
+            dest=f"collector_{key}",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help=f"{spec.summary} (default on; --no-collector.{key} to disable)",
+        )
+    return parser
+
+
+def _fix_negated_flags(argv: Sequence[str]) -> list[str]:
+    # argparse spells the negation --no-collector.redis already; accept the
+    # node_exporter spelling --collector.redis=false too.
+    out = []
+    for arg in argv:
+        if arg.startswith("--collector.") and arg.endswith(("=false", "=true")):
+            name, _, value = arg.partition("=")
+            out.append(name if value == "true" else "--no-" + name[2:])
+        else:
+            out.append(arg)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(_fix_negated_flags(sys.argv[1:] if argv is None else argv))
+    enabled = [key for key in SOURCES if getattr(args, f"collector_{key}")]
+
+    def load() -> Config:
+        if args.config_file:
+            return load_config(args.config_file, enabled=enabled)
+        return default_config(enabled=enabled)
+
+    problems: list[str] = []
+    config: Config | None = None
+    web_settings: WebSettings | None = None
+    try:
+        config = load()
+    except ConfigError as exc:
+        problems.append(str(exc))
+    if args.web_config_file:
+        try:
+            web_settings = load_web_config(args.web_config_file)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    try:
+        parse_listen_address(args.listen_address)
+    except ValueError as exc:
+        problems.append(str(exc))
+
+    if args.check_config:
+        if problems:
+            print("\n".join(problems), file=sys.stderr)
+            return 1
+        assert config is not None
+        count = sum(1 for _ in config.targets())
+        print(f"{config.source}: OK ({count} target{'s' if count != 1 else ''})")
+        return 0
+
+    redactor = Redactor(config.secrets() if config else ())
+    setup(args.log_level, args.log_format, redactor)
+    if problems or config is None:
+        for problem in problems:
+            log.error("invalid configuration", extra={"kv": {"err": problem}})
+        return 1
+    try:
+        asyncio.run(_run(config, load, args.listen_address, web_settings, args.timeout_offset, redactor))
+    except OSError as exc:
+        log.error("cannot serve", extra={"kv": {"address": args.listen_address, "err": str(exc)}})
+        return 1
+    return 0
+
+
+async def _run(
+    config: Config,
+    load: Callable[[], Config],
+    address: str,
+    web_settings: WebSettings | None,
+    timeout_offset: float,
+    redactor: Redactor,
+) -> None:
+    engine = Engine(config, timeout_offset=timeout_offset, redactor=redactor)
+    reloader = make_reloader(engine, load)
+    app = make_app(engine, reloader, web_settings)
+    runner = await serve(app, address, web_settings.ssl_context if web_settings else None)
+    log.info(
+        "listening",
+        extra={
+            "kv": {
+                "address": address,
+                "version": __version__,
+                "targets": len(engine.runners),
+                "tls": bool(web_settings and web_settings.ssl_context),
+            }
+        },
+    )
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    pending: set[asyncio.Task[None]] = set()
+
+    def on_hup() -> None:
+        async def go() -> None:
+            with contextlib.suppress(ConfigError):  # already logged and counted
+                await reloader()
+
+        task = loop.create_task(go())
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    await runner.cleanup()
