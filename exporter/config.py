@@ -325,7 +325,7 @@ class _Converter:
         secret_fields = {n for n in fields if _is_secret(hints[n])}
         allowed = set(fields) | {f"{n}_file" for n in secret_fields}
         kwargs: dict[str, Any] = {}
-        ok = True
+        failed: set[str] = set()  # keys that already have a problem
         for key in value:
             if not isinstance(key, str) or key not in allowed:
                 close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
@@ -334,39 +334,48 @@ class _Converter:
                     _join(path, str(key)),
                     f"unknown key (allowed: {', '.join(sorted(allowed))}){hint}",
                 )
-                ok = False
         for name, f in fields.items():
             key_path = _join(path, name)
             if name in secret_fields and f"{name}_file" in value:
                 if value.get(name) is not None:
                     self.fail(key_path, f"set {name} or {name}_file, not both")
-                    ok = False
+                    failed.add(name)
                     continue
                 secret = self.read_secret_file(value[f"{name}_file"], f"{key_path}_file")
                 if secret is None:
-                    ok = False
+                    failed.add(name)
                 else:
                     kwargs[name] = secret
                 continue
             if name in value:
                 before = len(self.problems)
                 kwargs[name] = self.convert(hints[name], value[name], key_path)
-                ok = ok and len(self.problems) == before
+                if len(self.problems) != before:
+                    failed.add(name)
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 self.fail(key_path, "missing required key")
-                ok = False
-        if not ok:
-            return None
+                failed.add(name)
         try:
             obj = cls(**kwargs)
-        except (TypeError, ValueError) as exc:
+        except TypeError:
+            return None  # a required key is missing: already reported
+        except ValueError as exc:
             self.fail(path, str(exc))
             return None
+        # Cross-field checks run even when some fields failed (with placeholder
+        # values), so one round reports everything; their findings about keys
+        # that already have a problem are dropped as duplicates.
         check = getattr(obj, "check", None)
         if callable(check):
-            for key, problem in check():
+            try:
+                found = list(check())
+            except Exception:  # noqa: BLE001 - a check tripping over a placeholder
+                found = [] if failed else list(check())
+            for key, problem in found:
+                if key.split(".")[0].split("[")[0] in failed:
+                    continue
                 self.fail(_join(path, key) if key else path, problem)
-        return obj
+        return None if failed else obj
 
     def read_secret_file(self, value: Any, path: str) -> Secret | None:
         if not isinstance(value, str) or not value:

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from exporter import __version__
@@ -29,6 +30,10 @@ from exporter.config import Config, TargetConfig
 from exporter.redact import Redactor
 
 log = logging.getLogger("exporter.scrape")
+
+# process_* (CPU, RSS, open fds, start time) for the exporter dashboard; not registered
+# in the global registry, collected explicitly with the self metrics
+_PROCESS = ProcessCollector(registry=None)
 
 # Prometheus sends its scrape timeout; we stop this much earlier so the
 # response (formatting, gzip, network) still arrives before Prometheus gives up.
@@ -306,7 +311,7 @@ class Engine:
             counts[kind] = counts.get(kind, 0) + 1
         for kind, count in sorted(counts.items()):
             targets.add_metric([kind], float(count))
-        return [build, reload_ok, reload_at, targets]
+        return [build, reload_ok, reload_at, targets, *_PROCESS.collect()]
 
 
 def merge_target_families(per_target: Iterable[tuple[str, list[Metric]]]) -> list[Metric]:

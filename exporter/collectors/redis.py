@@ -34,6 +34,8 @@ from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ResponseError
 
 from exporter.collectors.base import CollectError, Collector, Context
@@ -484,8 +486,15 @@ class RedisCollector(Collector[RedisTarget]):
         kwargs: dict[str, Any] = {
             "max_connections": max_connections,
             "socket_connect_timeout": 5,
-            "db": db,
             "client_name": "stack-exporter",
+            # redis-py announces itself with CLIENT SETINFO, which Redis < 7.2
+            # rejects: every new connection would add to the server's errorstats
+            "lib_name": None,
+            "lib_version": None,
+            # one immediate retry replaces a connection the server dropped
+            # (restart, idle timeout); the default backs off for seconds, and
+            # also retries a wrong password, which only burns the deadline
+            "retry": Retry(NoBackoff(), 1),
         }
         if cfg.password is not None:
             kwargs["password"] = cfg.password.get()
@@ -499,6 +508,7 @@ class RedisCollector(Collector[RedisTarget]):
                 kwargs["ssl_cert_reqs"] = "none"
                 kwargs["ssl_check_hostname"] = False
         pool = aioredis.ConnectionPool.from_url(cfg.url, **kwargs)
+        pool.connection_kwargs["db"] = db  # from_url lets the URL's /N win over db=
         client = aioredis.Redis(connection_pool=pool)
         # raw INFO text: our parser is simpler and faster than redis-py's dicts
         client.set_response_callback("INFO", _raw)

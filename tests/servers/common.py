@@ -192,9 +192,7 @@ class Process:
         if self._popen.returncode is not None:
             return True
         try:
-            status = os.waitid(
-                os.P_PID, self._popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT
-            )
+            status = os.waitid(os.P_PID, self._popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         except ChildProcessError:
             return True
         return status is not None
@@ -224,7 +222,7 @@ class Process:
                 cwd=self.cwd,
                 env=self.env,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if on_main_thread else None,  # noqa: PLW1509
+                preexec_fn=_die_with_parent if on_main_thread else None,
             )
         self._paused = False
         with _live_lock:
@@ -234,10 +232,7 @@ class Process:
         """Raise ProcessError with the log tail if the child has exited."""
         if not self.running:
             returncode = self._reap() if self._popen is not None else None
-            raise ProcessError(
-                f"{self!r} exited with {returncode}; log {self.log_path}:\n"
-                f"{self.log_tail()}"
-            )
+            raise ProcessError(f"{self!r} exited with {returncode}; log {self.log_path}:\n{self.log_tail()}")
 
     def signal(self, sig: int) -> None:
         """Send ``sig`` to the child's process group if the child is still alive."""

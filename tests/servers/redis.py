@@ -19,6 +19,8 @@ from typing import Any, Self
 import pytest
 import redis
 import redis.cluster
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from tests.servers.common import (
     LOOPBACK,
@@ -54,6 +56,7 @@ class _RedisProcess:
     ) -> None:
         self.dir = Path(tmpdir)
         self._fixed_port = port is not None
+        self._started = False
         self.port = port if port is not None else free_port()
         self.password = password
         self.logfile = self.dir / "redis.log"
@@ -101,8 +104,9 @@ class _RedisProcess:
     def client(self, **kwargs: Any) -> redis.Redis:
         """A new synchronous client (with the password); close it when done.
 
-        Short timeouts by default so a paused or dead server fails a test
-        quickly instead of hanging it.
+        Short timeouts and no retries by default so a paused or dead server
+        fails a test quickly: redis-py 6 otherwise retries connection errors,
+        AuthenticationError included, with backoff (a wrong password takes ~10 s).
         """
         options: dict[str, Any] = {
             "host": self.host,
@@ -111,6 +115,7 @@ class _RedisProcess:
             "decode_responses": True,
             "socket_timeout": 2.0,
             "socket_connect_timeout": 2.0,
+            "retry": Retry(NoBackoff(), 0),
         }
         options.update(kwargs)
         return redis.Redis(**options)
@@ -124,26 +129,33 @@ class _RedisProcess:
             return False
 
     def start(self) -> None:
-        """Start and wait until PING answers; retries on another port if needed."""
+        """Start and wait until PING answers; retries on another port if needed.
+
+        Once started, the port is kept for good: a restart must come back where
+        clients, replicas and cluster peers expect it.
+        """
         self.dir.mkdir(parents=True, exist_ok=True)
         for attempt in range(_PORT_ATTEMPTS):
             self._prepare()
-            self.process = Process(
-                [REDIS_SERVER, *self._args()], self.dir / "stdout.log", cwd=self.dir
-            )
+            self.process = Process([REDIS_SERVER, *self._args()], self.dir / "stdout.log", cwd=self.dir)
             self.process.start()
             try:
                 self._wait_ready()
-                return
             except ProcessError:
                 self.process.kill()
-                # Only a port we picked can be swapped; a restart keeps its port.
                 if self._fixed_port or attempt == _PORT_ATTEMPTS - 1:
                     raise
-                self.port = free_port()
+                self._pick_ports()
             except BaseException:
                 self.process.kill()
                 raise
+            else:
+                self._fixed_port = self._started = True
+                return
+
+    def _pick_ports(self) -> None:
+        """Choose new ports after a failed start on ports we picked ourselves."""
+        self.port = free_port()
 
     def _wait_ready(self) -> None:
         process = self.process
@@ -178,7 +190,6 @@ class _RedisProcess:
             self.kill()
         else:
             self.stop()
-        self._fixed_port = True
         self.start()
 
     def pause(self) -> None:
@@ -223,6 +234,11 @@ class RedisServer(_RedisProcess):
             "--dir", str(self.dir),
             "--daemonize", "no",
             "--logfile", str(self.logfile),
+            # A primary waits 5 s by default before a diskless full sync, in
+            # case more replicas show up; tests want the replica linked now.
+            "--repl-diskless-sync-delay", "0",
+            # tests hang a server on purpose with DEBUG SLEEP
+            "--enable-debug-command", "local",
         ]  # fmt: skip
         if self.password is not None:
             args += ["--requirepass", self.password]
@@ -264,10 +280,42 @@ def wait_for_replica_link_up(replica: RedisServer, timeout: float = CONVERGE_TIM
     replica.wait_for_link_up(timeout)
 
 
+class RedisClusterNode(RedisServer):
+    """A cluster-enabled server with its own cluster bus port.
+
+    The default bus port is port+10000, which may be taken or above 65535 for
+    a random port, so it gets a free port of its own.
+    """
+
+    def __init__(self, tmpdir: Path, index: int, password: str | None, node_timeout_ms: int) -> None:
+        super().__init__(tmpdir, password=password)
+        self.index = index
+        self.node_timeout_ms = node_timeout_ms
+        self.bus_port = free_port()
+
+    def _pick_ports(self) -> None:
+        super()._pick_ports()
+        self.bus_port = free_port()
+
+    def _args(self) -> list[str]:
+        args = [
+            *super()._args(),
+            "--cluster-enabled", "yes",
+            "--cluster-config-file", f"nodes-{self.index}.conf",
+            "--cluster-node-timeout", str(self.node_timeout_ms),
+            "--cluster-port", str(self.bus_port),
+        ]  # fmt: skip
+        if self.password is not None:
+            # Only needed once replicas exist, but harmless and keeps a
+            # password-protected cluster usable after CLUSTER REPLICATE.
+            args += ["--masterauth", self.password]
+        return args
+
+
 class RedisCluster:
     """A Redis Cluster of ``masters`` primaries (no replicas), all slots assigned.
 
-    Each node has its own directory, so its nodes-<port>.conf survives a
+    Each node has its own directory, so its nodes-<index>.conf survives a
     restart and the node rejoins the cluster with its slots.
     """
 
@@ -283,25 +331,9 @@ class RedisCluster:
             raise ValueError("a Redis Cluster needs at least 3 masters")
         self.dir = Path(tmpdir)
         self.password = password
-        self.nodes: list[RedisServer] = []
-        for index in range(masters):
-            port = free_port()
-            node_dir = self.dir / f"node-{index}"
-            self.nodes.append(
-                RedisServer(
-                    node_dir,
-                    port=port,
-                    password=password,
-                    extra_args=[
-                        "--cluster-enabled", "yes",
-                        "--cluster-config-file", f"nodes-{port}.conf",
-                        "--cluster-node-timeout", str(node_timeout_ms),
-                        # The default bus port is port+10000, which may be
-                        # taken or above 65535 for a random port.
-                        "--cluster-port", str(free_port()),
-                    ] + (["--masterauth", password] if password else []),
-                )
-            )  # fmt: skip
+        self.nodes: list[RedisClusterNode] = [
+            RedisClusterNode(self.dir / f"node-{index}", index, password, node_timeout_ms) for index in range(masters)
+        ]
 
     def __repr__(self) -> str:
         return f"<RedisCluster {' '.join(node.address for node in self.nodes)}>"
@@ -353,8 +385,7 @@ class RedisCluster:
         )
         if result.returncode != 0:
             raise ProcessError(
-                f"redis-cli --cluster create failed ({result.returncode}):\n"
-                f"{result.stdout}\n{result.stderr}"
+                f"redis-cli --cluster create failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
             )
 
     def cluster_info(self, node: RedisServer) -> dict[str, Any]:
@@ -428,7 +459,8 @@ class RedisSentinel(_RedisProcess):
         self.config_path = self.dir / "sentinel.conf"
 
     def _prepare(self) -> None:
-        if self.config_path.exists() and self._fixed_port:
+        if self._started:
+            # A restart: keep what Sentinel wrote into its config.
             return
         name = self.master_name
         lines = [
@@ -450,26 +482,36 @@ class RedisSentinel(_RedisProcess):
 
     def start(self) -> None:
         super().start()
-        # From here on the port is ours: the config file names it.
-        self._fixed_port = True
         try:
             self.wait_for_master()
         except BaseException:
             self.kill()
             raise
 
-    def masters(self) -> list[dict[str, Any]]:
-        with self.client() as c:
-            return list(c.sentinel_masters().values())
+    # Raw SENTINEL commands: redis-py 6.4's sentinel_master() fails with
+    # "unexpected keyword argument 'return_responses'", and the raw field/value
+    # lists are what an exporter sees anyway.
 
-    def master(self) -> dict[str, Any]:
+    def masters(self) -> list[dict[str, str]]:
+        """SENTINEL MASTERS as one dict of raw string fields per master."""
         with self.client() as c:
-            return c.sentinel_master(self.master_name)  # type: ignore[no-any-return]
+            replies = c.execute_command("SENTINEL", "MASTERS")
+        return [_pairs(reply) for reply in replies]
+
+    def master(self) -> dict[str, str]:
+        """SENTINEL MASTER <name> as raw string fields (``flags``, ``num-slaves`` ...)."""
+        with self.client() as c:
+            return _pairs(c.execute_command("SENTINEL", "MASTER", self.master_name))
+
+    def replicas(self) -> list[dict[str, str]]:
+        with self.client() as c:
+            replies = c.execute_command("SENTINEL", "REPLICAS", self.master_name)
+        return [_pairs(reply) for reply in replies]
 
     def master_address(self) -> tuple[str, int] | None:
         """Where Sentinel says the primary is now (it changes after a failover)."""
         with self.client() as c:
-            address = c.sentinel_get_master_addr_by_name(self.master_name)
+            address = c.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.master_name)
         return None if address is None else (str(address[0]), int(address[1]))
 
     def wait_for_master(self, timeout: float = CONVERGE_TIMEOUT) -> None:
@@ -478,9 +520,7 @@ class RedisSentinel(_RedisProcess):
         def master_listed() -> bool:
             masters = {m["name"]: m for m in self.masters()}
             master = masters.get(self.master_name)
-            return master is not None and not (
-                master.get("is_sdown") or master.get("is_odown")
-            )
+            return master is not None and master["flags"] == "master"
 
         wait_until(
             master_listed,
@@ -499,6 +539,11 @@ class RedisSentinel(_RedisProcess):
             message=f"{self!r} knows {count} replica(s) of {self.master_name}",
             ignore=(AssertionError, redis.RedisError),
         )
+
+
+def _pairs(reply: Sequence[Any]) -> dict[str, str]:
+    """A flat [field, value, field, value ...] reply as a dict."""
+    return {str(reply[i]): str(reply[i + 1]) for i in range(0, len(reply), 2)}
 
 
 @dataclass(frozen=True)
@@ -526,12 +571,8 @@ def replication(tmpdir: Path, password: str | None = None) -> Iterator[RedisRepl
     lagging replicas (shutdown-timeout, 10 s), e.g. one a test left paused.
     """
     with contextlib.ExitStack() as stack:
-        primary = stack.enter_context(
-            RedisServer(tmpdir / "primary", password=password)
-        )
-        replica = stack.enter_context(
-            RedisServer(tmpdir / "replica", password=password, replica_of=primary)
-        )
+        primary = stack.enter_context(RedisServer(tmpdir / "primary", password=password))
+        replica = stack.enter_context(RedisServer(tmpdir / "replica", password=password, replica_of=primary))
         replica.wait_for_link_up()
         yield RedisReplication(primary, replica)
 
@@ -554,9 +595,7 @@ def redis_with_password(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RedisServer]:
     """A shared standalone requiring REDIS_PASSWORD; ``.url`` has no password in it."""
-    with RedisServer(
-        tmp_path_factory.mktemp("redis-password"), password=REDIS_PASSWORD
-    ) as server:
+    with RedisServer(tmp_path_factory.mktemp("redis-password"), password=REDIS_PASSWORD) as server:
         yield server
 
 

@@ -1,0 +1,141 @@
+"""Helpers every collector's tests use: build the real app, scrape it, read values."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import textwrap
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+from exporter.config import Config, parse_config
+from exporter.scrape import Engine
+from exporter.server import make_app, make_reloader
+
+
+def config_from(text: str, base_dir: Path | None = None) -> Config:
+    return parse_config(textwrap.dedent(text), "<test>", base_dir=base_dir)
+
+
+@asynccontextmanager
+async def exporter(config_text: str, *, base_dir: Path | None = None) -> AsyncIterator[TestClient]:
+    """The real aiohttp app on a loopback port, with the given config."""
+    config = config_from(config_text, base_dir)
+    engine = Engine(config)
+
+    def load() -> Config:
+        return config_from(config_text, base_dir)
+
+    app = make_app(engine, make_reloader(engine, load))
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def scrape(client: TestClient, path: str = "/metrics", **headers: str) -> str:
+    resp = await client.get(path, headers=headers)
+    text = await resp.text()
+    assert resp.status == 200, f"{path} answered {resp.status}: {text}"
+    return text
+
+
+def samples(text: str) -> list[Sample]:
+    out: list[Sample] = []
+    for family in text_string_to_metric_families(text):
+        out.extend(family.samples)
+    return out
+
+
+def value(text: str, name: str, **labels: str) -> float | None:
+    """The value of the one sample with this name whose labels include ``labels``."""
+    found = [s.value for s in samples(text) if s.name == name and labels.items() <= s.labels.items()]
+    assert len(found) <= 1, f"{len(found)} samples of {name} match {labels}"
+    return found[0] if found else None
+
+
+def values(text: str, name: str, **labels: str) -> list[Sample]:
+    return [s for s in samples(text) if s.name == name and labels.items() <= s.labels.items()]
+
+
+def promtool_check(text: str) -> str:
+    """Run `promtool check metrics`; return its complaints ('' when clean)."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing: `make deps` installs it (Debian package prometheus)"
+    proc = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False)
+    return (proc.stdout + proc.stderr).strip()
+
+
+# --------------------------------------------------------------------------- metrics reference
+
+REFERENCE_DIR = Path(__file__).resolve().parent.parent / "docs" / "metrics"
+_IMPLICIT_LABELS = {"target", "quantile", "le"}
+
+
+def documented_metrics(source: str) -> dict[str, tuple[str, frozenset[str], str]]:
+    """docs/metrics/<source>.md's table: name -> (type, labels, help)."""
+    rows: dict[str, tuple[str, frozenset[str], str]] = {}
+    in_table = False
+    for line in (REFERENCE_DIR / f"{source}.md").read_text(encoding="utf-8").splitlines():
+        # every table headed "| Metric | Type | Labels | Help |" counts; other tables do not
+        if line.replace(" ", "") == "|Metric|Type|Labels|Help|":
+            in_table = True
+            continue
+        if not line.startswith("|"):
+            in_table = False
+        if not in_table or not line.startswith("| `"):
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        assert len(cells) == 4, f"{source}.md: a row needs 4 cells: {line}"
+        name = cells[0].strip("`")
+        labels = frozenset(label.strip().strip("`") for label in cells[2].split(",") if label.strip())
+        assert name not in rows, f"{source}.md lists {name} twice"
+        rows[name] = (cells[1], labels, cells[3])
+    assert rows, f"docs/metrics/{source}.md has no metric rows"
+    return rows
+
+
+def emitted_metrics(*texts: str, prefixes: tuple[str, ...]) -> dict[str, tuple[str, frozenset[str], str]]:
+    """What expositions really contain, in the reference's terms (counters with _total)."""
+    out: dict[str, tuple[str, frozenset[str], str]] = {}
+    for text in texts:
+        for family in text_string_to_metric_families(text):
+            name = family.name
+            if family.type == "counter" and not name.endswith("_total"):
+                name += "_total"
+            if not name.startswith(prefixes):
+                continue
+            labels = frozenset(k for s in family.samples for k in s.labels if k not in _IMPLICIT_LABELS)
+            old = out.get(name)
+            if old is not None:
+                labels |= old[1]
+            out[name] = (family.type, labels, family.documentation)
+    return out
+
+
+def reference_problems(source: str, *texts: str, prefixes: tuple[str, ...]) -> list[str]:
+    """Differences between docs/metrics/<source>.md and what the collector emitted."""
+    docs = documented_metrics(source)
+    seen = emitted_metrics(*texts, prefixes=prefixes)
+    problems = []
+    for name, (typ, labels, doc) in sorted(seen.items()):
+        if name not in docs:
+            problems.append(f"{name} ({typ}) is emitted but not in docs/metrics/{source}.md")
+            continue
+        dtyp, dlabels, dhelp = docs[name]
+        if dtyp != typ:
+            problems.append(f"{name}: documented as {dtyp}, emitted as {typ}")
+        if dlabels != labels:
+            problems.append(f"{name}: documented labels {sorted(dlabels)}, emitted {sorted(labels)}")
+        if dhelp != doc:
+            problems.append(f"{name}: documented help {dhelp!r}, emitted {doc!r}")
+    for name in sorted(set(docs) - set(seen)):
+        problems.append(f"{name} is documented in docs/metrics/{source}.md but was not emitted")
+    return problems

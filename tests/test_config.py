@@ -1,0 +1,236 @@
+"""Config: strict, every problem at once with its key path, secrets never printed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from exporter.config import ConfigError, Duration, Secret, default_config, parse_config
+
+EXPORTER = [sys.executable, "-m", "exporter"]
+
+
+def check_config(path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_PW_FOR_TEST"}
+    return subprocess.run(
+        [*EXPORTER, "--config.file", str(path), "--check-config", *extra],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+        check=False,
+    )
+
+
+def write(tmp_path: Path, text: str, name: str = "config.yml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_valid_config_parses_into_typed_objects(tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text("from-file\n")
+    config = parse_config(
+        textwrap.dedent(
+            """
+            global:
+              scrape_timeout: 1m30s
+            redis:
+              - name: cache
+                url: redis://127.0.0.1:6379/2
+                password_file: pw
+                scrape_timeout: 500ms
+                key_patterns:
+                  - {name: sessions, pattern: "session:*"}
+            """
+        ),
+        base_dir=tmp_path,
+    )
+    assert config.global_.scrape_timeout == 90.0
+    (target,) = config.sources["redis"]
+    assert target.target_name() == "cache"
+    assert target.scrape_timeout == 0.5
+    assert target.password == Secret("from-file")  # type: ignore[attr-defined]
+    assert target.db() == 2  # type: ignore[attr-defined]
+    assert "from-file" in config.secrets()
+    assert "from-file" not in repr(target)
+
+
+def test_env_expansion_in_any_string_with_default_and_escape() -> None:
+    config = parse_config(
+        "redis:\n  - name: ${NAME}\n    url: redis://${HOST:-localhost}:6379/0\n    username: a$$b\n",
+        env={"NAME": "from-env"},
+    )
+    (target,) = config.sources["redis"]
+    assert target.target_name() == "from-env"
+    assert target.url == "redis://localhost:6379/0"  # type: ignore[attr-defined]
+    assert target.username == "a$b"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("10s", 10.0),
+        ("500ms", 0.5),
+        ("1m30s", 90.0),
+        ("2h", 7200.0),
+        ("1d", 86400.0),
+    ],
+)
+def test_duration_parse(text: str, expected: float) -> None:
+    assert Duration.parse(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "10", "s", "10x", "1m 30s", "-1s"])
+def test_duration_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match="invalid duration"):
+        Duration.parse(text)
+
+
+def test_every_problem_is_reported_at_once_with_key_paths(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-password-file"
+    path = write(
+        tmp_path,
+        f"""
+        global:
+          scrape_timout: 10s
+        redis:
+          - name: cache
+            url: http://127.0.0.1:6379
+          - name: cache
+            url: redis://127.0.0.1:6379/0
+            password_file: {missing}
+          - name: other
+            url: redis://${{REDIS_PW_FOR_TEST}}@127.0.0.1/0
+            colour: blue
+          - url: redis://127.0.0.1:99999/x
+            name: bad-url
+        mysql: []
+        """,
+    )
+    proc = check_config(path)
+    assert proc.returncode == 1
+    out = proc.stderr
+    expected = [
+        "global.scrape_timout: unknown key",
+        "did you mean 'scrape_timeout'?",
+        "redis[0].url: scheme must be redis://, rediss:// or unix://, got http",
+        "redis[1].password_file: cannot read",
+        "redis[2].url: environment variable REDIS_PW_FOR_TEST is not set",
+        "redis[2].colour: unknown key",
+        "redis[3].url: invalid URL",
+        "mysql: unknown section",
+    ]
+    for fragment in expected:
+        assert fragment in out, f"missing {fragment!r} in:\n{out}"
+    assert "Traceback" not in out
+    assert out.startswith(f"{path}: ")
+
+
+def test_duplicate_target_names_are_rejected(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        redis:
+          - {name: cache, url: "redis://127.0.0.1:6379/0"}
+          - {name: cache, url: "redis://127.0.0.1:6380/0"}
+        """,
+    )
+    proc = check_config(path)
+    assert proc.returncode == 1
+    assert "redis[1].name: duplicate target name 'cache' (also redis[0])" in proc.stderr
+
+
+def test_malformed_yaml_names_line_and_column(tmp_path: Path) -> None:
+    path = write(tmp_path, "redis:\n  - name: a\n   url: [unclosed\n")
+    proc = check_config(path)
+    assert proc.returncode == 1
+    assert "line 3, column" in proc.stderr
+    assert "invalid YAML" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_duplicate_yaml_keys_are_rejected(tmp_path: Path) -> None:
+    path = write(tmp_path, "redis:\n  - name: a\n    url: redis://h/0\n    url: redis://h/1\n")
+    proc = check_config(path)
+    assert proc.returncode == 1
+    assert "duplicate key 'url'" in proc.stderr
+
+
+def test_unreadable_password_file(tmp_path: Path) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("x")
+    secret.chmod(0)
+    path = write(tmp_path, f"redis:\n  - name: a\n    url: redis://h/0\n    password_file: {secret}\n")
+    if os.geteuid() == 0:
+        # root reads any file; a directory is unreadable as a file for everyone
+        path = write(tmp_path, f"redis:\n  - name: a\n    url: redis://h/0\n    password_file: {tmp_path}\n")
+    proc = check_config(path)
+    assert proc.returncode == 1
+    assert "redis[0].password_file: cannot read" in proc.stderr
+
+
+def test_password_and_password_file_together(tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text("x")
+    with pytest.raises(ConfigError) as err:
+        parse_config(
+            "redis:\n  - name: a\n    url: redis://h/0\n    password: y\n    password_file: pw\n", base_dir=tmp_path
+        )
+    assert err.value.problems == ["redis[0].password: set password or password_file, not both"]
+
+
+def test_type_errors_name_the_expected_type() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config("global:\n  scrape_timeout: fast\nredis:\n  - name: 7\n    url: [a]\n")
+    problems = err.value.problems
+    assert "global.scrape_timeout: invalid duration 'fast' (use e.g. 500ms, 10s, 1m30s, 2h)" in problems
+    assert "redis[0].name: expected a string, got a number (7) (quote it)" in problems
+    assert "redis[0].url: expected a string, got a list" in problems
+
+
+def test_missing_required_key() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config("redis:\n  - name: a\n")
+    assert err.value.problems == ["redis[0].url: missing required key"]
+
+
+def test_secrets_do_not_appear_in_config_errors() -> None:
+    secret = "hunter2-SECRET-in-url"
+    with pytest.raises(ConfigError) as err:
+        parse_config(f"redis:\n  - name: a\n    url: redis://u:{secret}@h:0x/0\n")
+    assert secret not in str(err.value)
+
+
+def test_check_config_exit_zero_when_valid(tmp_path: Path) -> None:
+    path = write(tmp_path, "redis:\n  - name: a\n    url: redis://127.0.0.1:6379/0\n")
+    proc = check_config(path)
+    assert proc.returncode == 0, proc.stderr
+    assert "OK (1 target)" in proc.stdout
+
+
+def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    proc = check_config(tmp_path / "nope.yml")
+    assert proc.returncode == 1
+    assert "cannot read config file: No such file or directory" in proc.stderr
+
+
+def test_default_config_scrapes_local_redis_and_postgres() -> None:
+    config = default_config()
+    urls = {
+        kind: [getattr(t, "url", None) or getattr(t, "dsn", None) for t in ts] for kind, ts in config.sources.items()
+    }
+    assert urls["redis"] == ["redis://127.0.0.1:6379/0"]
+    if "postgres" in urls:
+        assert urls["postgres"] == ["postgresql://postgres@127.0.0.1:5432/postgres"]
+
+
+def test_disabled_collector_drops_its_section(tmp_path: Path) -> None:
+    path = write(tmp_path, "redis:\n  - name: a\n    url: redis://127.0.0.1:6379/0\n")
+    proc = check_config(path, "--no-collector.redis")
+    assert proc.returncode == 0
+    assert "OK (0 targets)" in proc.stdout
