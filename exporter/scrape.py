@@ -238,7 +238,18 @@ class Engine:
         results = await asyncio.gather(*(r.scrape(r.timeout(global_timeout, header_bound)) for r in chosen))
         return list(zip(chosen, results, strict=True))
 
+    def groups(
+        self, results: Sequence[tuple[TargetRunner, Result]], *, self_metrics: bool = True
+    ) -> list[tuple[str | None, Sequence[Metric]]]:
+        """(target, families) per target, then the self metrics (target None)."""
+        out: list[tuple[str | None, Sequence[Metric]]] = [(r.name, res.families) for r, res in results]
+        out.append((None, self._collector_families(results)))
+        if self_metrics:
+            out.append((None, self._process_families()))
+        return out
+
     def families(self, results: Sequence[tuple[TargetRunner, Result]], *, self_metrics: bool = True) -> list[Metric]:
+        """One merged family per name, each sample labelled with its target."""
         merged = merge_target_families((r.name, res.families) for r, res in results)
         merged.extend(self._collector_families(results))
         if self_metrics:

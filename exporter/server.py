@@ -16,7 +16,8 @@ from prometheus_client.exposition import choose_encoder
 from exporter import __version__
 from exporter.collectors import SOURCES
 from exporter.config import Config, ConfigError
-from exporter.scrape import Engine
+from exporter.exposition import render_text
+from exporter.scrape import Engine, Result, TargetRunner
 from exporter.webconfig import WebSettings
 
 log = logging.getLogger("exporter.server")
@@ -42,9 +43,15 @@ class _Families:
         return self._families
 
 
-def _encode(request: web.Request, families: Sequence[Metric]) -> web.Response:
+def _encode(
+    request: web.Request, engine: Engine, results: Sequence[tuple[TargetRunner, Result]], *, self_metrics: bool
+) -> web.Response:
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    body: bytes = encoder(_Families(families))  # type: ignore[arg-type,unused-ignore]
+    if content_type.startswith("application/openmetrics-text"):
+        families = engine.families(results, self_metrics=self_metrics)
+        body: bytes = encoder(_Families(families))  # type: ignore[arg-type,unused-ignore]
+    else:
+        body = render_text(engine.groups(results, self_metrics=self_metrics))
     headers = {"Content-Type": content_type}
     if "gzip" in request.headers.get("Accept-Encoding", ""):
         body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
@@ -56,7 +63,7 @@ async def metrics(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
     bound = engine.header_bound(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds"))
     results = await engine.scrape(bound)
-    return _encode(request, engine.families(results))
+    return _encode(request, engine, results, self_metrics=True)
 
 
 async def probe(request: web.Request) -> web.Response:
@@ -79,7 +86,7 @@ async def probe(request: web.Request) -> web.Response:
         )
     bound = engine.header_bound(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds"))
     results = await engine.scrape(bound, found)
-    return _encode(request, engine.families(results, self_metrics=False))
+    return _encode(request, engine, results, self_metrics=False)
 
 
 async def healthy(request: web.Request) -> web.Response:

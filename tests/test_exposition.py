@@ -1,0 +1,57 @@
+"""Our text writer must equal prometheus-client's for the same merged families."""
+
+from __future__ import annotations
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+    StateSetMetricFamily,
+    SummaryMetricFamily,
+)
+from prometheus_client.exposition import generate_latest
+
+from exporter.exposition import render_text
+from exporter.scrape import merge_target_families
+
+
+class _Registry:
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> list[Metric]:
+        return self.families
+
+
+def families(suffix: str) -> list[Metric]:
+    gauge = GaugeMetricFamily("x_gauge", 'Help with "quotes", \\ and\nnewline.', labels=["zeta", "alpha"])
+    gauge.add_metric(["z\\1", 'a"\n'], 1.5)
+    gauge.add_metric(["2", "b"], float("inf"))
+    counter = CounterMetricFamily("x_events", "Events.", labels=["kind"])
+    counter.add_metric([f"k{suffix}"], 3)
+    plain = GaugeMetricFamily("x_plain", "No labels.", value=1e-7)
+    summary = SummaryMetricFamily("x_latency_seconds", "Latency.", count_value=4, sum_value=0.25)
+    info = InfoMetricFamily("x_build", "Build.", value={"version": "1.0"})
+    states = StateSetMetricFamily("x_state", "State.", value={"ok": True, "bad": False})
+    return [gauge, counter, plain, summary, info, states]
+
+
+def test_render_text_matches_prometheus_client() -> None:
+    groups = [("alpha", families("1")), ("beta", families("2"))]
+    ours = render_text(groups)
+    theirs = generate_latest(_Registry(merge_target_families(groups)))  # type: ignore[arg-type]
+    assert ours == theirs
+
+
+def test_self_metrics_without_target() -> None:
+    plain = GaugeMetricFamily("x_plain", "No labels.", value=2)
+    assert render_text([(None, [plain])]) == b"# HELP x_plain No labels.\n# TYPE x_plain gauge\nx_plain 2.0\n"
+
+
+def test_type_clash_keeps_the_first() -> None:
+    a = GaugeMetricFamily("x", "Gauge.", value=1)
+    b = CounterMetricFamily("x", "Counter.", value=2)
+    text = render_text([("t1", [a]), ("t2", [b])]).decode()
+    assert 'x{target="t1"} 1.0' in text
+    assert "t2" not in text
