@@ -71,4 +71,4 @@ def _format(value: float) -> str:
     """prometheus-client's floatToGoString, with a fast path for small whole numbers."""
     if value.__class__ is float and value.is_integer() and -1e6 < value < 1e6:
         return f"{value:.1f}"
-    return floatToGoString(value)
+    return str(floatToGoString(value))  # type: ignore[no-untyped-call]
