@@ -289,7 +289,7 @@ class Engine:
             lv = [runner.kind, runner.name]
             success.add_metric(lv, 1.0 if res.success else 0.0)
             duration.add_metric(lv, res.duration)
-            age.add_metric(lv, max(0.0, now - res.finished_at) if res.success else 0.0)
+            age.add_metric(lv, max(0.0, now - res.finished_at))
             if runner.last_success_at is not None:
                 last_ok.add_metric(lv, runner.last_success_at)
             failures.add_metric(lv, float(runner.failures_total))

@@ -363,3 +363,14 @@ async def eventually(check, timeout: float = 15.0):  # type: ignore[no-untyped-d
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.1)
+
+
+async def test_connections_are_pooled_across_scrapes(redis_fresh: RedisServer) -> None:
+    client = redis_fresh.client()
+    async with exporter(redis_config(("r", redis_fresh.url))) as http:
+        await scrape(http)
+        before = client.info("stats")["total_connections_received"]
+        for _ in range(10):
+            await scrape(http)
+        after = client.info("stats")["total_connections_received"]
+    assert after == before

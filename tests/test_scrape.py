@@ -1,0 +1,116 @@
+"""Engine behaviour that every source relies on, exercised with a real Redis behind it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import redis.asyncio as aioredis
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from exporter.collectors.base import CollectError, Collector, Context
+from exporter.collectors.redis import RedisTarget
+from exporter.redact import Redactor
+from exporter.scrape import TargetRunner
+from tests.servers.redis import RedisServer
+
+
+class PingCollector(Collector[RedisTarget]):
+    """A minimal collector with a refresh interval, talking to a real server."""
+
+    kind = "redis"
+    config_class = RedisTarget
+    up_metric = "ping_up"
+    up_help = "Test."
+
+    def __init__(self, config: RedisTarget, ctx: Context, interval: float, fail: bool = False) -> None:
+        super().__init__(config, ctx)
+        self.client = aioredis.Redis.from_url(config.url)
+        self.interval = interval
+        self.fail = fail
+        self.calls = 0
+
+    @property
+    def min_interval(self) -> float:
+        return self.interval
+
+    async def collect(self) -> list[Metric]:
+        self.calls += 1
+        await self.client.ping()
+        if self.fail:
+            raise CollectError("answered, but refused us", partial=[GaugeMetricFamily("ping_up", "Test.", value=1)])
+        return [GaugeMetricFamily("ping_calls", "Test.", value=self.calls)]
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def runner(server: RedisServer, interval: float, fail: bool = False) -> tuple[TargetRunner, PingCollector]:
+    cfg = RedisTarget(name="t", url=server.url)
+    collector = PingCollector(cfg, Context(), interval, fail)
+    return TargetRunner("redis", cfg, collector, Redactor()), collector
+
+
+async def test_min_interval_serves_the_cached_result_with_its_age(redis_server: RedisServer) -> None:
+    run, collector = runner(redis_server, interval=60)
+    try:
+        first = await run.scrape(5)
+        await asyncio.sleep(0.05)
+        second = await run.scrape(5)
+    finally:
+        await run.close()
+    assert collector.calls == 1
+    assert second is first
+    assert first.success
+
+
+async def test_zero_interval_collects_every_time(redis_server: RedisServer) -> None:
+    run, collector = runner(redis_server, interval=0)
+    try:
+        await run.scrape(5)
+        await run.scrape(5)
+    finally:
+        await run.close()
+    assert collector.calls == 2
+
+
+async def test_concurrent_scrapes_share_one_collection(redis_server: RedisServer) -> None:
+    run, collector = runner(redis_server, interval=0)
+    try:
+        results = await asyncio.gather(*(run.scrape(5) for _ in range(20)))
+    finally:
+        await run.close()
+    assert collector.calls == 1
+    assert all(r is results[0] for r in results)
+
+
+async def test_collect_error_keeps_partial_families_and_counts_a_failure(redis_server: RedisServer) -> None:
+    run, _ = runner(redis_server, interval=0, fail=True)
+    try:
+        result = await run.scrape(5)
+    finally:
+        await run.close()
+    assert not result.success
+    assert result.error == "answered, but refused us"
+    assert [f.name for f in result.families] == ["ping_up"]
+    assert result.families[0].samples[0].value == 1
+    assert run.failures_total == 1
+    assert run.last_success_at is None
+
+
+async def test_a_slow_collection_is_cut_at_the_deadline(redis_fresh: RedisServer) -> None:
+    run, _ = runner(redis_fresh, interval=0)
+    blocker = redis_fresh.client(socket_timeout=10)
+    sleeper = asyncio.create_task(asyncio.to_thread(blocker.execute_command, "DEBUG", "SLEEP", "1.5"))
+    await asyncio.sleep(0.2)
+    try:
+        start = time.monotonic()
+        result = await run.scrape(0.5)
+        elapsed = time.monotonic() - start
+    finally:
+        await sleeper
+        await run.close()
+    assert not result.success
+    assert elapsed < 1.0
+    assert [f.name for f in result.families] == ["ping_up"]
+    assert result.families[0].samples[0].value == 0
