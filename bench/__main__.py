@@ -22,11 +22,7 @@ SUFFIX = "_bench"
 
 
 def available() -> list[str]:
-    return sorted(
-        m.name.removesuffix(SUFFIX)
-        for m in pkgutil.iter_modules(bench.__path__)
-        if m.name.endswith(SUFFIX)
-    )
+    return sorted(m.name.removesuffix(SUFFIX) for m in pkgutil.iter_modules(bench.__path__) if m.name.endswith(SUFFIX))
 
 
 def load(name: str) -> Scenario:
@@ -51,24 +47,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Benchmark stack-exporter against the reference exporter on one backend.",
     )
     p.add_argument("scenario", choices=[*names, "all"], help="which comparison to run")
-    p.add_argument(
-        "--scrapes", type=int, default=200, help="measured scrapes per exporter"
-    )
-    p.add_argument(
-        "--warmup", type=int, default=5, help="unmeasured scrapes per exporter"
-    )
+    p.add_argument("--scrapes", type=int, default=200, help="measured scrapes per exporter")
+    p.add_argument("--warmup", type=int, default=5, help="unmeasured scrapes per exporter")
     p.add_argument(
         "--reference-only",
         action="store_true",
         help="measure only the reference exporter (before ours is installed)",
     )
     p.add_argument("--results-dir", type=Path, default=RunOptions().results_dir)
-    p.add_argument(
-        "--keep-workdir", action="store_true", help="keep the temp dir and logs"
-    )
-    p.add_argument(
-        "--fail-on-miss", action="store_true", help="exit 1 when a target is missed"
-    )
+    p.add_argument("--keep-workdir", action="store_true", help="keep the temp dir and logs")
+    p.add_argument("--fail-on-miss", action="store_true", help="exit 1 when a target is missed")
     p.add_argument(
         "--set",
         dest="options",
@@ -93,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _terminate)
+    # Python leaves SIGINT ignored when started in the background (`make bench &`).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     opts = RunOptions(
         scrapes=args.scrapes,
         warmup=args.warmup,

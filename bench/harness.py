@@ -2,8 +2,9 @@
 
 A scenario (``bench/<name>_bench.py``) knows its backend and the two command lines; this
 module does everything else the same way for every scenario: start and always stop the
-processes, wait for readiness, warm up, scrape both exporters alternately, measure latency,
-CPU and memory from outside, print a comparison and write the raw numbers as JSON.
+processes, wait for readiness, warm up, let start-up work settle, scrape both exporters
+alternately, measure latency, CPU and memory from outside, print a comparison and write
+the raw numbers as JSON.
 
 The public shape a scenario uses::
 
@@ -63,6 +64,7 @@ SCRAPE_TIMEOUT_S = 10.0
 LOOPBACK = "127.0.0.1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 _PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 class BenchError(Exception):
@@ -134,8 +136,7 @@ def log(msg: str) -> None:
 def _die_with_parent() -> None:
     # If the harness is SIGKILLed, the kernel kills its direct children too, so nothing it
     # started outlives it even when the cleanup code never runs.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    _libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
 
 
 @dataclass
@@ -159,8 +160,8 @@ class Proc:
         rc = self.popen.poll()
         if rc is not None:
             raise BenchError(
-                f"{self.name} exited with status {rc}; last lines of {self.log_path}:\n"
-                f"{self.log_tail()}"
+                f"{self.name} exited with status {rc}; the last lines of its output "
+                f"(--keep-workdir keeps {self.log_path.name}):\n{self.log_tail()}"
             )
 
     def stop(self, grace_s: float = 5.0) -> None:
@@ -187,9 +188,7 @@ class BenchEnv:
     reverse order of their start (exporters before the backend) and removes the temp dir.
     """
 
-    def __init__(
-        self, scenario: str, options: Mapping[str, str], keep_workdir: bool
-    ) -> None:
+    def __init__(self, scenario: str, options: Mapping[str, str], keep_workdir: bool) -> None:
         self.scenario = scenario
         self.options = dict(options)
         self.keep_workdir = keep_workdir
@@ -223,6 +222,11 @@ class BenchEnv:
                 log(f"kept {self.workdir}")
             else:
                 shutil.rmtree(self.workdir, ignore_errors=True)
+
+    @property
+    def procs(self) -> tuple[Proc, ...]:
+        """The processes started so far, oldest first."""
+        return tuple(self._procs)
 
     def free_port(self) -> int:
         """A loopback port free right now and not handed out before in this run."""
@@ -268,7 +272,7 @@ class BenchEnv:
                 start_new_session=True,
                 user=user,
                 # The harness is single-threaded, so preexec_fn is safe here.
-                preexec_fn=_die_with_parent,  # noqa: PLW1509
+                preexec_fn=_die_with_parent,
             )
         proc = Proc(name=name, popen=popen, log_path=log_path)
         self._procs.append(proc)
@@ -278,9 +282,7 @@ class BenchEnv:
     def require(path: str, hint: str = "") -> str:
         """``path`` if it is an executable file, else a BenchError with the install hint."""
         if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-            raise BenchError(
-                f"{path} not found or not executable" + (f": {hint}" if hint else "")
-            )
+            raise BenchError(f"{path} not found or not executable" + (f": {hint}" if hint else ""))
         return path
 
     @staticmethod
@@ -330,7 +332,8 @@ def _signals_deferred() -> Iterator[None]:
 # --------------------------------------------------------------------------- /proc readings
 
 
-def _descendants(pid: int) -> list[int]:
+def _trees(roots: Sequence[int]) -> list[int]:
+    """The root pids and all their live descendants (one pass over /proc)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -340,8 +343,8 @@ def _descendants(pid: int) -> list[int]:
         except OSError:
             continue
         children.setdefault(int(fields[1]), []).append(int(entry))
-    out: list[int] = []
-    todo = [pid]
+    out = list(roots)
+    todo = list(roots)
     while todo:
         for child in children.get(todo.pop(), []):
             out.append(child)
@@ -355,10 +358,14 @@ def _stat_fields(pid: int) -> list[str]:
     return raw[raw.rindex(")") + 2 :].split()
 
 
-def cpu_ticks(pid: int) -> int:
-    """utime+stime of the process, of its reaped children, and of its live descendants."""
+def cpu_ticks(*pids: int) -> int:
+    """utime+stime of the processes, their live descendants and their reaped children.
+
+    Each process that ever lived in the tree counts once: a reaped child's times move
+    into its parent's cutime/cstime.
+    """
     total = 0
-    for p in [pid, *_descendants(pid)]:
+    for p in _trees(pids):
         try:
             f = _stat_fields(p)
         except OSError:  # exited between listing and reading
@@ -368,10 +375,41 @@ def cpu_ticks(pid: int) -> int:
     return total
 
 
+def _process_clock_s(pid: int) -> float | None:
+    """The kernel's nanosecond CPU clock of a live process (all its threads), in seconds."""
+    clock = ctypes.c_int()
+    if _libc.clock_getcpuclockid(pid, ctypes.byref(clock)) != 0:
+        return None
+    try:
+        return time.clock_gettime(clock.value)
+    except OSError:  # exited meanwhile
+        return None
+
+
+def cpu_seconds(*pids: int) -> float:
+    """Like cpu_ticks, but live processes read from their ns CPU clock, not in 10 ms ticks.
+
+    Used where a single scrape's share is wanted: tick deltas of a fraction of a
+    millisecond are mostly 0 or 1 and too coarse to attribute. Reaped children are
+    still only known in ticks (cutime/cstime).
+    """
+    total = 0.0
+    for p in _trees(pids):
+        try:
+            f = _stat_fields(p)
+        except OSError:
+            continue
+        live = _process_clock_s(p)
+        if live is None:
+            live = (int(f[11]) + int(f[12])) / CLK_TCK
+        total += live + (int(f[13]) + int(f[14])) / CLK_TCK
+    return total
+
+
 def memory_kib(pid: int) -> tuple[int, int]:
     """(VmRSS, VmHWM) in KiB, summed over the process and its live descendants."""
     rss = hwm = 0
-    for p in [pid, *_descendants(pid)]:
+    for p in _trees([pid]):
         try:
             status = Path(f"/proc/{p}/status").read_text()
         except OSError:
@@ -470,6 +508,7 @@ class Side:
     errors: list[str] = field(default_factory=list)
     ticks_before: int = 0
     ticks_after: int = 0
+    backend_cpu_s: float = 0.0  # backend CPU spent while this side was being scraped
     rss_kib: int = 0
     hwm_kib: int = 0
     last: ScrapeResult | None = None
@@ -504,17 +543,22 @@ class Side:
             "failed_scrapes": len(self.errors),
             "errors": self.errors[:20],
             "latency_ms": {
-                "p50": percentile(ms, 50),
-                "p95": percentile(ms, 95),
-                "p99": percentile(ms, 99),
-                "mean": sum(ms) / len(ms) if ms else math.nan,
-                "min": min(ms, default=math.nan),
-                "max": max(ms, default=math.nan),
+                # None when every scrape failed (JSON has no NaN).
+                "p50": _finite(percentile(ms, 50)),
+                "p95": _finite(percentile(ms, 95)),
+                "p99": _finite(percentile(ms, 99)),
+                "mean": _finite(sum(ms) / len(ms)) if ms else None,
+                "min": min(ms, default=None),
+                "max": max(ms, default=None),
             },
             "cpu": {
                 "ticks": ticks,
                 "clk_tck": CLK_TCK,
-                "ms_per_scrape": ticks * 1000 / CLK_TCK / n if n else math.nan,
+                "ms_per_scrape": ticks * 1000 / CLK_TCK / n if n else None,
+            },
+            "backend_cpu": {
+                "seconds": round(self.backend_cpu_s, 6),
+                "ms_per_scrape": self.backend_cpu_s * 1000 / n if n else None,
             },
             "memory": {"rss_kib": self.rss_kib, "hwm_kib": self.hwm_kib},
             "body": {
@@ -552,6 +596,21 @@ def _version(spec: ExporterSpec) -> str:
 # --------------------------------------------------------------------------- the run
 
 
+def settle(pids: Sequence[int], *, window_s: float = 0.5, quiet_ticks: int = 2, timeout: float = 30.0) -> float | None:
+    """Wait until ``pids`` together use at most ``quiet_ticks`` CPU ticks in ``window_s``.
+
+    Returns the seconds it took, or None (and a warning) if they never went quiet.
+    """
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        before = cpu_ticks(*pids)
+        time.sleep(window_s)
+        if cpu_ticks(*pids) - before <= quiet_ticks:
+            return round(time.monotonic() - start, 2)
+    log(f"processes still busy after {timeout:.0f}s; measuring anyway (see settle_seconds)")
+    return None
+
+
 def run(scenario: Scenario, opts: RunOptions) -> dict[str, Any]:
     """Run one scenario end to end; returns the result document (also written as JSON)."""
     started = dt.datetime.now(dt.UTC)
@@ -568,10 +627,11 @@ def run(scenario: Scenario, opts: RunOptions) -> dict[str, Any]:
 
         t0 = time.monotonic()
         facts = dict(plan.start_backend())
+        backend = [p.pid for p in env.procs]
         log(f"{scenario.name}: backend ready in {time.monotonic() - t0:.1f}s: {facts}")
 
         for side in sides:
-            side.proc = env.spawn(side.role, side.spec.argv, env=side.spec.env)
+            side.proc = env.spawn(f"{side.role}-{side.spec.name}", side.spec.argv, env=side.spec.env)
         for side in sides:
             assert side.proc is not None
             env.wait_until(
@@ -580,20 +640,18 @@ def run(scenario: Scenario, opts: RunOptions) -> dict[str, Any]:
                 timeout=60,
                 alive=[side.proc],
             )
-        log(
-            f"{scenario.name}: exporters ready: "
-            + ", ".join(s.spec.name for s in sides)
-        )
+        log(f"{scenario.name}: exporters ready: " + ", ".join(s.spec.name for s in sides))
 
         for _ in range(opts.warmup):
             for side in sides:
                 side.scrape_once(record=False)
         for side in sides:
             if side.last is None:
-                raise BenchError(
-                    f"{side.spec.name}: no successful scrape during warm-up"
-                )
+                raise BenchError(f"{side.spec.name}: no successful scrape during warm-up")
 
+        # Exporters may do start-up work in the background after their first scrapes
+        # (ours runs its first key-pattern SCAN then); measure only once all is quiet.
+        settle_s = settle([*backend, *(s.proc.pid for s in sides if s.proc)])
         loadavg_before = os.getloadavg()
         for side in sides:
             assert side.proc is not None
@@ -603,11 +661,11 @@ def run(scenario: Scenario, opts: RunOptions) -> dict[str, Any]:
         wall0 = time.monotonic()
         for i in range(opts.scrapes):
             if time.monotonic() > deadline:
-                raise BenchError(
-                    f"measured loop exceeded {opts.max_seconds:.0f}s at scrape {i}"
-                )
+                raise BenchError(f"measured loop exceeded {opts.max_seconds:.0f}s at scrape {i}")
             for side in sides:  # ours, theirs, ours, theirs ...
+                before = cpu_seconds(*backend)
                 side.scrape_once(record=True)
+                side.backend_cpu_s += cpu_seconds(*backend) - before
         wall = time.monotonic() - wall0
         for side in sides:
             assert side.proc is not None
@@ -633,6 +691,7 @@ def run(scenario: Scenario, opts: RunOptions) -> dict[str, Any]:
             "headers": dict(SCRAPE_HEADERS),
             "options": dict(opts.options),
             "measured_loop_seconds": wall,
+            "settle_seconds": settle_s,
         },
         "dataset": facts,
         "ours": None,
@@ -644,8 +703,12 @@ def run(scenario: Scenario, opts: RunOptions) -> dict[str, Any]:
     return doc
 
 
-def _ratio(a: float, b: float) -> float | None:
-    if not (math.isfinite(a) and math.isfinite(b)) or b <= 0:
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)) or b <= 0:
         return None
     return a / b
 
@@ -667,12 +730,11 @@ def compare(doc: Mapping[str, Any], targets: Targets) -> dict[str, Any]:
         "p95": _ratio(ours["latency_ms"]["p95"], theirs["latency_ms"]["p95"]),
         "p99": _ratio(ours["latency_ms"]["p99"], theirs["latency_ms"]["p99"]),
         "cpu": _ratio(ours["cpu"]["ms_per_scrape"], theirs["cpu"]["ms_per_scrape"]),
+        "backend_cpu": _ratio(ours["backend_cpu"]["ms_per_scrape"], theirs["backend_cpu"]["ms_per_scrape"]),
         "rss": _ratio(ours["memory"]["rss_kib"], theirs["memory"]["rss_kib"]),
         "hwm": _ratio(ours["memory"]["hwm_kib"], theirs["memory"]["hwm_kib"]),
         "wire_bytes": _ratio(ours["body"]["wire_bytes"], theirs["body"]["wire_bytes"]),
-        "plain_bytes": _ratio(
-            ours["body"]["plain_bytes"], theirs["body"]["plain_bytes"]
-        ),
+        "plain_bytes": _ratio(ours["body"]["plain_bytes"], theirs["body"]["plain_bytes"]),
         "samples": _ratio(ours["samples"], theirs["samples"]),
     }
     rss_mib = ours["memory"]["rss_kib"] / 1024
@@ -698,9 +760,7 @@ def write_json(doc: Mapping[str, Any], results_dir: Path) -> Path:
     results_dir.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     path = results_dir / f"{doc['scenario']}-{stamp}.json"
-    path.write_text(
-        json.dumps(doc, indent=2, allow_nan=False, default=_json_default) + "\n"
-    )
+    path.write_text(json.dumps(doc, indent=2, allow_nan=False, default=_json_default) + "\n")
     return path
 
 
@@ -724,29 +784,27 @@ def render(doc: Mapping[str, Any]) -> str:
         (
             f"{s['scrapes']} scrapes each, alternating {' / '.join(s['order'])}, "
             f"{s['warmup']} warm-up, new connection per scrape, gzip; "
-            f"{doc['host']['cpus']} CPUs, load {doc['host']['loadavg_before'][0]:.2f}"
+            f"{doc['host']['cpus']} CPUs, load {doc['host']['loadavg_before'][0]:.2f}, "
+            + (f"quiet after {s['settle_seconds']}s" if s["settle_seconds"] is not None else "never quiet")
         ),
         "dataset: " + ", ".join(f"{k}={v}" for k, v in doc["dataset"].items()),
         "",
     ]
 
-    def row(
-        label: str, get: Callable[[Mapping[str, Any]], Any], spec: str, ratio: str = ""
-    ) -> None:
+    def row(label: str, get: Callable[[Mapping[str, Any]], Any], spec: str, ratio: str = "") -> None:
         o = _fmt(get(ours), spec) if ours else "not run"
         t = _fmt(get(theirs), spec)
         r = _fmt(ratios.get(ratio), ".2f") if ratio and ours else ""
         lines.append(f"{label:<24}{o:>16}{t:>16}{r:>14}")
 
     o_name = ours["name"] if ours else "ours"
-    lines.append(
-        f"{'':<24}{o_name[:15]:>16}{theirs['name'][:15]:>16}{'ours/theirs':>14}"
-    )
+    lines.append(f"{'':<24}{o_name[:15]:>16}{theirs['name'][:15]:>16}{'ours/theirs':>14}")
     row("latency p50 (ms)", lambda d: d["latency_ms"]["p50"], ".2f", "p50")
     row("latency p95 (ms)", lambda d: d["latency_ms"]["p95"], ".2f", "p95")
     row("latency p99 (ms)", lambda d: d["latency_ms"]["p99"], ".2f", "p99")
     row("latency max (ms)", lambda d: d["latency_ms"]["max"], ".2f")
     row("CPU per scrape (ms)", lambda d: d["cpu"]["ms_per_scrape"], ".2f", "cpu")
+    row("backend CPU/scrape (ms)", lambda d: d["backend_cpu"]["ms_per_scrape"], ".2f", "backend_cpu")
     row("RSS after run (MiB)", lambda d: d["memory"]["rss_kib"] / 1024, ".1f", "rss")
     row("peak RSS VmHWM (MiB)", lambda d: d["memory"]["hwm_kib"] / 1024, ".1f", "hwm")
     row("body on wire (bytes)", lambda d: d["body"]["wire_bytes"], "d", "wire_bytes")
@@ -757,9 +815,7 @@ def render(doc: Mapping[str, Any]) -> str:
     lines.append("")
     for d in ([ours] if ours else []) + [theirs]:
         enc = d["body"]["content_encoding"] or "identity"
-        lines.append(
-            f"{d['name']}: {d['body']['content_type']} ({enc}); {d['version']}"
-        )
+        lines.append(f"{d['name']}: {d['body']['content_type']} ({enc}); {d['version']}")
     lines.append("")
     lines.append("targets")
     t = doc["comparison"]["targets"]
@@ -769,7 +825,5 @@ def render(doc: Mapping[str, Any]) -> str:
         ("our_rss_mib", "our RSS (MiB)", ".1f"),
     ):
         item = t[key]
-        lines.append(
-            f"  {label:<24}<= {item['limit']:<8g}{_fmt(item['value'], spec):>10}   {item['status']}"
-        )
+        lines.append(f"  {label:<24}<= {item['limit']:<8g}{_fmt(item['value'], spec):>10}   {item['status']}")
     return "\n".join(lines)

@@ -4,11 +4,11 @@ prometheus-client's ``generate_latest`` needs one family per name, so every
 target's samples would first be copied into merged families with a ``target``
 label added: two passes and a new Sample per series.  Writing the text here
 adds the label while formatting, which removes most of the CPU a scrape spends
-outside the backend (measured in bench/).  The output equals what
+outside the backend (measured in bench/).  Both formats equal what
 prometheus-client writes for the same merged families, byte for byte
-(tests/test_exposition.py); OpenMetrics still goes through prometheus-client.
-OpenMetrics-only ``_created``/``_gsum``/``_gcount`` samples are not written: no
-collector makes them.
+(tests/test_exposition.py), exemplars and native histograms aside: no
+collector makes them.  In the text format, OpenMetrics-only
+``_created``/``_gsum``/``_gcount`` samples are left out.
 """
 
 from __future__ import annotations
@@ -30,15 +30,19 @@ _SKIP_SUFFIXES = ("_created", "_gsum", "_gcount")
 Group = tuple[str | None, Sequence[Metric]]  # (target label value or None, families)
 
 
-def render_text(groups: Iterable[Group]) -> bytes:
+def render_text(groups: Iterable[Group], *, openmetrics: bool = False) -> bytes:
+    """The text format, or OpenMetrics 1.0 (which Prometheus asks for first) when ``openmetrics``."""
     # family name -> (help, type, [(target, samples)]), in first-seen order
     merged: dict[str, tuple[str, str, list[tuple[str | None, Sequence[object]]]]] = {}
+    units: dict[str, str] = {}
     for target, families in groups:
         for family in families:
             entry = merged.get(family.name)
             if entry is None:
                 entry = (family.documentation, family.type, [])
                 merged[family.name] = entry
+                if family.unit:
+                    units[family.name] = family.unit
             elif entry[1] != family.type:
                 log.error("metric type clash across targets; dropping", extra={"kv": {"metric": family.name}})
                 continue
@@ -47,13 +51,18 @@ def render_text(groups: Iterable[Group]) -> bytes:
     out: list[str] = []
     append = out.append
     for name, (doc, typ, parts) in merged.items():
-        mname = name + "_total" if typ == "counter" else name + "_info" if typ == "info" else name
-        append(f"# HELP {mname} {doc.translate(_HELP_ESCAPE)}\n# TYPE {mname} {_PROM_TYPE.get(typ, 'untyped')}\n")
+        if openmetrics:
+            append(f"# HELP {name} {doc.translate(_VALUE_ESCAPE)}\n# TYPE {name} {typ}\n")
+            if unit := units.get(name):
+                append(f"# UNIT {name} {unit}\n")
+        else:
+            mname = name + "_total" if typ == "counter" else name + "_info" if typ == "info" else name
+            append(f"# HELP {mname} {doc.translate(_HELP_ESCAPE)}\n# TYPE {mname} {_PROM_TYPE.get(typ, 'untyped')}\n")
         for target, samples in parts:
             tlabel = ("target", target) if target is not None else None
             for sample in samples:
                 sname, labels, value = sample[0], sample[1], sample[2]  # type: ignore[index]
-                if sname.endswith(_SKIP_SUFFIXES) and sname != name:
+                if not openmetrics and sname.endswith(_SKIP_SUFFIXES) and sname != name:
                     continue
                 items = list(labels.items())
                 if tlabel is not None:
@@ -64,6 +73,8 @@ def render_text(groups: Iterable[Group]) -> bytes:
                     append(f"{sname}{{{inner}}} {_format(value)}\n")
                 else:
                     append(f"{sname} {_format(value)}\n")
+    if openmetrics:
+        append("# EOF\n")
     return "".join(out).encode("utf-8")
 
 

@@ -248,14 +248,6 @@ class Engine:
             out.append((None, self._process_families()))
         return out
 
-    def families(self, results: Sequence[tuple[TargetRunner, Result]], *, self_metrics: bool = True) -> list[Metric]:
-        """One merged family per name, each sample labelled with its target."""
-        merged = merge_target_families((r.name, res.families) for r, res in results)
-        merged.extend(self._collector_families(results))
-        if self_metrics:
-            merged.extend(self._process_families())
-        return merged
-
     def _collector_families(self, results: Sequence[tuple[TargetRunner, Result]]) -> list[Metric]:
         labels = ["collector", "target"]
         success = GaugeMetricFamily(
@@ -325,8 +317,12 @@ class Engine:
         return [build, reload_ok, reload_at, targets, *_PROCESS.collect()]
 
 
-def merge_target_families(per_target: Iterable[tuple[str, list[Metric]]]) -> list[Metric]:
-    """One family per metric name across targets, each sample labelled ``target``."""
+def merge_target_families(per_target: Iterable[tuple[str | None, Sequence[Metric]]]) -> list[Metric]:
+    """One family per metric name across targets, each sample labelled ``target``.
+
+    The server writes the exposition without this copy (exporter/exposition.py);
+    this is the reference it is tested against.
+    """
     merged: dict[str, Metric] = {}
     for target, families in per_target:
         for family in families:
@@ -340,7 +336,7 @@ def merge_target_families(per_target: Iterable[tuple[str, list[Metric]]]) -> lis
                     extra={"kv": {"metric": family.name, "target": target}},
                 )
                 continue
-            out.samples.extend(_with_target(family.samples, target))
+            out.samples.extend(family.samples if target is None else _with_target(family.samples, target))
     return list(merged.values())
 
 

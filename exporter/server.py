@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
-from prometheus_client.core import Metric
 from prometheus_client.exposition import choose_encoder
 
 from exporter import __version__
@@ -33,25 +32,12 @@ READY = web.AppKey("ready", asyncio.Event)
 GZIP_LEVEL = 1
 
 
-class _Families:
-    """The registry protocol prometheus-client's encoders expect."""
-
-    def __init__(self, families: Sequence[Metric]) -> None:
-        self._families = families
-
-    def collect(self) -> Sequence[Metric]:
-        return self._families
-
-
 def _encode(
     request: web.Request, engine: Engine, results: Sequence[tuple[TargetRunner, Result]], *, self_metrics: bool
 ) -> web.Response:
-    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    if content_type.startswith("application/openmetrics-text"):
-        families = engine.families(results, self_metrics=self_metrics)
-        body: bytes = encoder(_Families(families))  # type: ignore[arg-type,unused-ignore]
-    else:
-        body = render_text(engine.groups(results, self_metrics=self_metrics))
+    _, content_type = choose_encoder(request.headers.get("Accept", ""))
+    openmetrics = content_type.startswith("application/openmetrics-text")
+    body = render_text(engine.groups(results, self_metrics=self_metrics), openmetrics=openmetrics)
     headers = {"Content-Type": content_type}
     if "gzip" in request.headers.get("Accept-Encoding", ""):
         body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)

@@ -11,6 +11,7 @@ from prometheus_client.core import (
     SummaryMetricFamily,
 )
 from prometheus_client.exposition import generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
 from exporter.exposition import render_text
 from exporter.scrape import merge_target_families
@@ -41,6 +42,15 @@ def test_render_text_matches_prometheus_client() -> None:
     groups = [("alpha", families("1")), ("beta", families("2"))]
     ours = render_text(groups)
     theirs = generate_latest(_Registry(merge_target_families(groups)))  # type: ignore[arg-type]
+    assert ours == theirs
+
+
+def test_openmetrics_matches_prometheus_client() -> None:
+    groups = [("alpha", families("1")), ("beta", families("2"))]
+    with_unit = GaugeMetricFamily("x_size", "Size.", value=3, unit="bytes")
+    groups.append((None, [with_unit]))
+    ours = render_text(groups, openmetrics=True)
+    theirs = openmetrics_latest(_Registry(merge_target_families(groups)))  # type: ignore[arg-type]
     assert ours == theirs
 
 
