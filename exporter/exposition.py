@@ -51,31 +51,60 @@ def render_text(groups: Iterable[Group], *, openmetrics: bool = False) -> bytes:
     out: list[str] = []
     append = out.append
     for name, (doc, typ, parts) in merged.items():
-        if openmetrics:
-            append(f"# HELP {name} {doc.translate(_VALUE_ESCAPE)}\n# TYPE {name} {typ}\n")
-            if unit := units.get(name):
-                append(f"# UNIT {name} {unit}\n")
-        else:
-            mname = name + "_total" if typ == "counter" else name + "_info" if typ == "info" else name
-            append(f"# HELP {mname} {doc.translate(_HELP_ESCAPE)}\n# TYPE {mname} {_PROM_TYPE.get(typ, 'untyped')}\n")
+        append(_header(name, doc, typ, units.get(name, ""), openmetrics))
         for target, samples in parts:
-            tlabel = ("target", target) if target is not None else None
+            tlabel = f'target="{_escape(target)}"' if target is not None else ""
             for sample in samples:
                 sname, labels, value = sample[0], sample[1], sample[2]  # type: ignore[index]
                 if not openmetrics and sname.endswith(_SKIP_SUFFIXES) and sname != name:
                     continue
-                items = list(labels.items())
-                if tlabel is not None:
-                    items.append(tlabel)
-                if items:
-                    items.sort()
-                    inner = ",".join([k + '="' + v.translate(_VALUE_ESCAPE) + '"' for k, v in items])
-                    append(f"{sname}{{{inner}}} {_format(value)}\n")
-                else:
-                    append(f"{sname} {_format(value)}\n")
+                if not labels:
+                    # the common case: a single series per family, only the target label
+                    if tlabel:
+                        append(f"{sname}{{{tlabel}}} {_format(value)}\n")
+                    else:
+                        append(f"{sname} {_format(value)}\n")
+                    continue
+                pairs = [f'{k}="{_escape(v)}"' for k, v in sorted(labels.items())]
+                if tlabel:
+                    # labels are written sorted, as prometheus-client does: slot target in
+                    for i, key in enumerate(sorted(labels)):
+                        if key > "target":
+                            pairs.insert(i, tlabel)
+                            break
+                    else:
+                        pairs.append(tlabel)
+                append(f"{sname}{{{','.join(pairs)}}} {_format(value)}\n")
     if openmetrics:
         append("# EOF\n")
     return "".join(out).encode("utf-8")
+
+
+def _escape(value: str) -> str:
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.translate(_VALUE_ESCAPE)
+    return value
+
+
+_HEADERS: dict[tuple[str, str, str, str, bool], str] = {}
+
+
+def _header(name: str, doc: str, typ: str, unit: str, openmetrics: bool) -> str:
+    """HELP/TYPE(/UNIT) lines; the same few hundred on every scrape, so cached."""
+    key = (name, doc, typ, unit, openmetrics)
+    text = _HEADERS.get(key)
+    if text is None:
+        if openmetrics:
+            text = f"# HELP {name} {doc.translate(_VALUE_ESCAPE)}\n# TYPE {name} {typ}\n"
+            if unit:
+                text += f"# UNIT {name} {unit}\n"
+        else:
+            mname = name + "_total" if typ == "counter" else name + "_info" if typ == "info" else name
+            text = f"# HELP {mname} {doc.translate(_HELP_ESCAPE)}\n# TYPE {mname} {_PROM_TYPE.get(typ, 'untyped')}\n"
+        if len(_HEADERS) > 20000:  # label-free names are bounded; this only guards a runaway source
+            _HEADERS.clear()
+        _HEADERS[key] = text
+    return text
 
 
 def _format(value: float) -> str:
