@@ -13,6 +13,8 @@ Conventions every section gets for free:
   literal ``$``.
 * Every field typed :class:`Secret` also accepts ``<field>_file``: the secret
   is read from that file (trailing newline stripped).  Secrets never print.
+* Every other ``*_file`` path (CA files, query files) is resolved against the
+  config file's directory.
 * Unknown keys and duplicate keys are errors, with the allowed keys listed.
 """
 
@@ -352,6 +354,9 @@ class _Converter:
                 kwargs[name] = self.convert(hints[name], value[name], key_path)
                 if len(self.problems) != before:
                     failed.add(name)
+                elif name.endswith("_file") and isinstance(kwargs[name], str) and kwargs[name]:
+                    # file paths are relative to the config file, not to wherever the exporter starts
+                    kwargs[name] = str(self.base_dir / kwargs[name])
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 self.fail(key_path, "missing required key")
                 failed.add(name)
@@ -514,9 +519,4 @@ postgres:
 
 
 def default_config(*, enabled: Iterable[str] | None = None) -> Config:
-    from exporter.collectors import SOURCES
-
-    text = DEFAULT_CONFIG_YAML
-    if "postgres" not in SOURCES:  # until the PostgreSQL collector lands
-        text = text.split("postgres:")[0]
-    return parse_config(text, "<built-in defaults>", env={}, enabled=enabled)
+    return parse_config(DEFAULT_CONFIG_YAML, "<built-in defaults>", env={}, enabled=enabled)

@@ -25,7 +25,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from exporter import __version__
 from exporter.collectors import load_source
-from exporter.collectors.base import CollectError, Collector, Context
+from exporter.collectors.base import COLLECT_DEADLINE, CollectError, Collector, Context
 from exporter.config import Config, TargetConfig
 from exporter.redact import Redactor
 
@@ -107,6 +107,7 @@ class TargetRunner:
         start = time.perf_counter()
         error: str | None = None
         try:
+            COLLECT_DEADLINE.set(asyncio.get_running_loop().time() + timeout)
             async with asyncio.timeout(timeout):
                 families = await self.collector.collect()
         except CollectError as exc:

@@ -46,7 +46,7 @@ def test_render_text_matches_prometheus_client() -> None:
 
 
 def test_openmetrics_matches_prometheus_client() -> None:
-    groups = [("alpha", families("1")), ("beta", families("2"))]
+    groups: list[tuple[str | None, list[Metric]]] = [("alpha", families("1")), ("beta", families("2"))]
     with_unit = GaugeMetricFamily("x_size", "Size.", value=3, unit="bytes")
     groups.append((None, [with_unit]))
     ours = render_text(groups, openmetrics=True)

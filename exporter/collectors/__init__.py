@@ -28,12 +28,38 @@ SOURCES: dict[str, SourceSpec] = {
     spec.key: spec
     for spec in (
         SourceSpec("redis", "exporter.collectors.redis", "Redis servers, replicas, cluster nodes and sentinels"),
+        SourceSpec(
+            "postgres",
+            "exporter.collectors.postgres",
+            "PostgreSQL: connections, locks, replication, statements, tables",
+        ),
+        SourceSpec(
+            "pgbouncer",
+            "exporter.collectors.pgbouncer",
+            "PgBouncer pools, clients, servers and traffic (admin console)",
+        ),
+        SourceSpec("lago", "exporter.collectors.lago", "Lago billing: invoices, subscriptions, payment requests"),
+        SourceSpec("directus", "exporter.collectors.directus", "Directus CMS: health, version, item counts"),
+        SourceSpec("statuspages", "exporter.collectors.statuspage", "Statuspage-style provider status pages"),
+        SourceSpec("sendgrid", "exporter.collectors.email.sendgrid", "SendGrid email stats"),
+        SourceSpec("mailgun", "exporter.collectors.email.mailgun", "Mailgun email stats (US and EU regions)"),
+        SourceSpec("postmark", "exporter.collectors.email.postmark", "Postmark email stats and reputation"),
+        SourceSpec(
+            "email_domains", "exporter.collectors.dns_auth", "Email authentication in DNS: SPF, DKIM, DMARC, MX"
+        ),
+        SourceSpec(
+            "http_probes",
+            "exporter.collectors.http_probe",
+            "HTTP probes: status, latency phases, TLS expiry, CDN cache",
+        ),
     )
 }
 
 # Sections that are one mapping of shared settings rather than a list of targets:
 # key -> "module:ClassName".
-SETTINGS: dict[str, str] = {}
+SETTINGS: dict[str, str] = {
+    "dns_resolver": "exporter.collectors.dns_auth:DnsResolverSettings",
+}
 
 
 @cache

@@ -17,6 +17,8 @@ Failure contract:
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
@@ -26,6 +28,24 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from exporter.config import TargetConfig
 
 C = TypeVar("C", bound=TargetConfig)
+
+
+# Loop time (asyncio's clock) at which the running collection's deadline fires.
+# The engine sets it around collect(); tasks a collector spawns inherit it.
+COLLECT_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("collect_deadline", default=None)
+
+
+def collect_deadline() -> float | None:
+    """The current collection's deadline in loop time, or None outside the engine."""
+    return COLLECT_DEADLINE.get()
+
+
+def time_left(default: float = 10.0) -> float:
+    """Seconds left before the current collection's deadline (``default`` outside the engine)."""
+    deadline = COLLECT_DEADLINE.get()
+    if deadline is None:
+        return default
+    return deadline - asyncio.get_running_loop().time()
 
 
 class CollectError(Exception):

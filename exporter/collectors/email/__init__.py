@@ -1,0 +1,1 @@
+"""Email providers: one module per provider, all exporting the same provider-neutral metrics."""

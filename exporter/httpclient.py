@@ -1,0 +1,504 @@
+"""The HTTP client layer every API collector shares (Lago, Directus, email providers, status pages).
+
+* One aiohttp session per process (``ctx.shared("http", ...)``), so connections
+  to a provider are reused across targets and scrapes.
+* Every request gets a timeout inside what is left of the target's deadline: the
+  engine publishes each collection's deadline (``base.collect_deadline()``) and
+  :meth:`HttpClient.collection` pins it so requests made from child tasks see it too.
+* Transient failures (connection errors, 500/502/503/504) are retried with full
+  jitter, only while the remaining time still fits another attempt.
+* 429 answers and exhausted rate-limit headers (``Retry-After``,
+  ``X-RateLimit-Reset``/``-Remaining``, ``RateLimit-Reset``) put the target in
+  backoff: no request is sent until then, the collector serves its last good
+  result, and ``stack_exporter_http_rate_limited_until_timestamp_seconds`` says so.
+* Bodies are read up to a size cap; JSON that does not parse, or lacks the
+  expected shape, becomes a :class:`CollectError` naming the provider and field.
+* Errors name the provider, method and path; never the query string, headers or
+  credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import contextvars
+import json
+import math
+import random
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import urlsplit
+
+import aiohttp
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from exporter import __version__
+from exporter.collectors.base import CollectError, Collector, Context, collect_deadline
+from exporter.config import TargetConfig
+
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+# Budget used when no engine deadline is in force (a collector called directly).
+DEFAULT_BUDGET = 10.0
+# Stop this long before the deadline, so our own clear error wins over the engine's timeout.
+DEADLINE_MARGIN = 0.05
+# A 429 without any reset header: wait this long before asking again.
+DEFAULT_RATE_LIMIT_BACKOFF = 60.0
+# A provider asking for more than this is capped: a wrong header must not silence a target for days.
+MAX_RATE_LIMIT_BACKOFF = 3600.0
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+
+C = TypeVar("C", bound=TargetConfig)
+
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("stack_exporter_http_deadline", default=None)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class HttpError(CollectError):
+    """A request failed; the message names provider and endpoint, never credentials."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AuthError(HttpError):
+    """401/403: the service answers but rejects the credentials."""
+
+
+class RateLimited(HttpError):
+    """429, or a backoff from an earlier 429 still running."""
+
+    def __init__(self, message: str, until: float) -> None:
+        super().__init__(message, 429)
+        self.until = until
+
+
+class ShapeError(HttpError):
+    """The body is not JSON, is too large, or lacks an expected field."""
+
+
+# --------------------------------------------------------------------------- deadlines
+
+
+def _enclosing_timeout() -> float | None:
+    """Loop time at which the engine's deadline for the current collection fires, if any."""
+    return collect_deadline()
+
+
+def remaining() -> float:
+    """Seconds left before the current collection's deadline."""
+    deadline = _deadline.get()
+    if deadline is None:
+        deadline = _enclosing_timeout()
+    if deadline is None:
+        return DEFAULT_BUDGET
+    return deadline - asyncio.get_running_loop().time()
+
+
+# --------------------------------------------------------------------------- shape helpers
+
+
+def field(obj: Any, path: str, provider: str, what: str = "") -> Any:
+    """``obj["a"]["b"]`` for ``path="a.b"``, or a ShapeError naming the provider and field."""
+    cur = obj
+    walked: list[str] = []
+    for part in path.split("."):
+        walked.append(part)
+        if not isinstance(cur, Mapping) or part not in cur:
+            where = f" in {what}" if what else ""
+            raise ShapeError(f"{provider}: field {'.'.join(walked)!r} missing{where}")
+        cur = cur[part]
+    return cur
+
+
+def number(value: Any, provider: str, name: str) -> float:
+    """A JSON number, or a numeric string (Directus on PostgreSQL sends counts as strings)."""
+    if isinstance(value, bool) or value is None:
+        raise ShapeError(f"{provider}: field {name!r} is {json.dumps(value)}, expected a number")
+    if isinstance(value, int | float):
+        result = float(value)
+    elif isinstance(value, str):
+        try:
+            result = float(value.strip())
+        except ValueError:
+            raise ShapeError(f"{provider}: field {name!r} is {value[:40]!r}, expected a number") from None
+    else:
+        raise ShapeError(f"{provider}: field {name!r} is a {type(value).__name__}, expected a number")
+    if not math.isfinite(result):
+        raise ShapeError(f"{provider}: field {name!r} is not a finite number")
+    return result
+
+
+def number_field(obj: Any, path: str, provider: str, what: str = "") -> float:
+    return number(field(obj, path, provider, what), provider, path)
+
+
+def list_field(obj: Any, path: str, provider: str, what: str = "") -> list[Any]:
+    value = field(obj, path, provider, what)
+    if not isinstance(value, list):
+        raise ShapeError(f"{provider}: field {path!r} is a {type(value).__name__}, expected a list")
+    return value
+
+
+# --------------------------------------------------------------------------- the session
+
+
+def _new_session() -> aiohttp.ClientSession:
+    # ssl/proxy from the environment stay off: credentials only travel where the config says
+    connector = aiohttp.TCPConnector(limit=64, limit_per_host=8, ttl_dns_cache=300)
+    return aiohttp.ClientSession(
+        connector=connector,
+        headers={"User-Agent": f"stack-exporter/{__version__}"},
+        timeout=aiohttp.ClientTimeout(total=None),
+        raise_for_status=False,
+    )
+
+
+async def _close_session(session: aiohttp.ClientSession) -> None:
+    await session.close()
+
+
+def shared_session(ctx: Context) -> aiohttp.ClientSession:
+    session: aiohttp.ClientSession = ctx.shared("http", _new_session, _close_session)
+    return session
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    content_type: str
+
+
+def _parse_reset(headers: Mapping[str, str], now: float) -> float | None:
+    """Wall-clock time a rate limit lifts, from whichever header the provider sends."""
+    retry_after = headers.get("Retry-After")
+    if retry_after:
+        text = retry_after.strip()
+        try:
+            return now + max(0.0, float(text))
+        except ValueError:
+            pass
+        try:
+            return parsedate_to_datetime(text).timestamp()
+        except (TypeError, ValueError, IndexError):
+            pass
+    for name in ("X-RateLimit-Reset", "RateLimit-Reset", "X-Ratelimit-Reset-After"):
+        value = headers.get(name)
+        if not value:
+            continue
+        try:
+            seconds = float(value.strip())
+        except ValueError:
+            continue
+        # SendGrid and GitHub-style headers carry a Unix time; the IETF draft (Resend) a delay.
+        return seconds if seconds > 1e9 else now + max(0.0, seconds)
+    return None
+
+
+class HttpClient:
+    """One target's view of the shared session: its deadline, backoff and request counts."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        collector: str,
+        provider: str,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        retries: int = 2,
+        concurrency: int = 4,
+    ) -> None:
+        self.ctx = ctx
+        self.collector = collector
+        self.provider = provider
+        self.max_body_bytes = max_body_bytes
+        self.retries = retries
+        # a handful of parallel requests per target keeps a scrape fast without bursting the provider
+        self._slots = asyncio.Semaphore(concurrency)
+        self.rate_limited_until = 0.0  # wall clock
+        self.requests: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ deadline and backoff
+
+    @contextlib.contextmanager
+    def collection(self) -> Iterator[None]:
+        """Fix the deadline for one ``collect()``; child tasks inherit it through the context."""
+        deadline = _enclosing_timeout()
+        if deadline is None:
+            deadline = asyncio.get_running_loop().time() + DEFAULT_BUDGET
+        token = _deadline.set(deadline)
+        try:
+            yield
+        finally:
+            _deadline.reset(token)
+
+    def backoff_remaining(self) -> float:
+        return max(0.0, self.rate_limited_until - time.time())
+
+    def min_interval(self, refresh_interval: float) -> float:
+        """The collector's refresh interval, stretched to the end of a rate-limit backoff."""
+        return max(refresh_interval, self.backoff_remaining())
+
+    def _note_rate_limit(self, headers: Mapping[str, str], status: int) -> float | None:
+        now = time.time()
+        until: float | None = None
+        if status == 429:
+            until = _parse_reset(headers, now) or now + DEFAULT_RATE_LIMIT_BACKOFF
+        else:
+            left = headers.get("X-RateLimit-Remaining") or headers.get("RateLimit-Remaining")
+            if left is not None and left.strip() in ("0", "0.0"):
+                until = _parse_reset(headers, now)
+        if until is None:
+            return None
+        until = min(until, now + MAX_RATE_LIMIT_BACKOFF)
+        self.rate_limited_until = max(self.rate_limited_until, until)
+        return until
+
+    # ------------------------------------------------------------------ requests
+
+    def _count(self, code: str) -> None:
+        self.requests[code] = self.requests.get(code, 0) + 1
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        ok: Sequence[int] = (200,),
+        check_auth: bool = True,
+    ) -> Response:
+        """One request with retries; statuses outside ``ok`` become clear errors."""
+        path = urlsplit(url).path or "/"
+        where = f"{method} {path}"
+        wait = self.backoff_remaining()
+        if wait > 0:
+            raise RateLimited(
+                f"{self.provider}: rate limited, backing off for {wait:.0f}s more (no request sent)",
+                self.rate_limited_until,
+            )
+        session = shared_session(self.ctx)
+        attempt = 0
+        while True:
+            left = remaining() - DEADLINE_MARGIN
+            if left <= 0:
+                raise HttpError(f"{self.provider}: no time left for {where} within the target's deadline")
+            started = time.monotonic()
+            retry_reason: str | None = None
+            try:
+                async with self._slots:
+                    left = remaining() - DEADLINE_MARGIN
+                    if left <= 0:
+                        raise HttpError(f"{self.provider}: no time left for {where} within the target's deadline")
+                    timeout = aiohttp.ClientTimeout(total=left)
+                    async with session.request(
+                        method, url, params=params, headers=headers, timeout=timeout, allow_redirects=False
+                    ) as resp:
+                        status = resp.status
+                        resp_headers = dict(resp.headers)
+                        content_type = resp.headers.get("Content-Type", "")
+                        if status in ok or status in (401, 403):
+                            body = await self._read(resp, where)
+                        else:
+                            # error pages are only quoted, never parsed: a short prefix is enough
+                            body = await resp.content.read(512)
+            except HttpError:
+                raise
+            except TimeoutError:
+                self._count("timeout")
+                raise HttpError(
+                    f"{self.provider}: no answer to {where} within the target's deadline ({left:.3g}s left)"
+                ) from None
+            except aiohttp.ClientConnectorError as exc:
+                self._count("error")
+                retry_reason = f"cannot connect to {exc.host}:{exc.port}: {exc.os_error.strerror or exc.os_error}"
+            except aiohttp.ClientError as exc:
+                self._count("error")
+                retry_reason = f"{where} failed: {type(exc).__name__}: {exc}"
+            else:
+                self._count(str(status))
+                until = self._note_rate_limit(resp_headers, status)
+                if status == 429:
+                    assert until is not None
+                    raise RateLimited(
+                        f"{self.provider}: rate limited (HTTP 429) on {where}; backing off for"
+                        f" {max(0.0, until - time.time()):.0f}s",
+                        until,
+                    )
+                if status in ok:
+                    return Response(status, resp_headers, body, content_type)
+                if check_auth and status in (401, 403):
+                    raise AuthError(
+                        f"{self.provider}: {'unauthorized' if status == 401 else 'forbidden'} (HTTP {status}) on"
+                        f" {where}: the service answered but rejected the configured credentials",
+                        status,
+                    )
+                if status in (401, 403):
+                    return Response(status, resp_headers, body, content_type)
+                if status not in RETRY_STATUSES:
+                    raise HttpError(f"{self.provider}: HTTP {status} on {where}{_snippet(body)}", status)
+                retry_reason = f"HTTP {status} on {where}{_snippet(body)}"
+            # a transient failure: retry only if another attempt still fits
+            attempt += 1
+            took = time.monotonic() - started
+            delay = random.uniform(0, 0.2 * 2**attempt)
+            if attempt > self.retries or remaining() - DEADLINE_MARGIN - delay < max(0.25, took):
+                raise HttpError(
+                    f"{self.provider}: {retry_reason}" + (f" (after {attempt} tries)" if attempt > 1 else "")
+                )
+            await asyncio.sleep(delay)
+
+    async def _read(self, resp: aiohttp.ClientResponse, where: str) -> bytes:
+        cap = self.max_body_bytes
+        if resp.content_length is not None and resp.content_length > cap:
+            raise ShapeError(
+                f"{self.provider}: response to {where} is {resp.content_length} bytes, over the {cap}-byte cap"
+            )
+        buf = bytearray()
+        async for chunk in resp.content.iter_chunked(64 * 1024):
+            buf += chunk
+            if len(buf) > cap:
+                raise ShapeError(f"{self.provider}: response to {where} is over the {cap}-byte cap")
+        return bytes(buf)
+
+    async def get_json(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        ok: Sequence[int] = (200,),
+    ) -> Any:
+        resp = await self.request("GET", url, params=params, headers=headers, ok=ok)
+        return self.parse_json(resp, f"GET {urlsplit(url).path or '/'}")
+
+    def parse_json(self, resp: Response, where: str) -> Any:
+        text = resp.body.lstrip()
+        if text[:1] == b"<" or "html" in resp.content_type.lower():
+            raise ShapeError(
+                f"{self.provider}: {where} answered HTML instead of JSON (HTTP {resp.status},"
+                f" {resp.content_type or 'no content type'}){_snippet(resp.body)}"
+            )
+        try:
+            return json.loads(resp.body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+            pos = f" at byte {exc.pos}" if isinstance(exc, json.JSONDecodeError) else ""
+            raise ShapeError(
+                f"{self.provider}: {where} answered invalid JSON ({detail}{pos} of {len(resp.body)})"
+            ) from None
+
+    # ------------------------------------------------------------------ self metrics
+
+    def families(self) -> list[Metric]:
+        """Self metrics for this target (the engine adds the ``target`` label)."""
+        until = GaugeMetricFamily(
+            "stack_exporter_http_rate_limited_until_timestamp_seconds",
+            "Unix time until which the target's API asked us to back off (429 or exhausted rate limit);"
+            " while in the future no request is sent and the last good result is served. 0 if never limited.",
+            labels=["collector"],
+        )
+        until.add_metric([self.collector], self.rate_limited_until)
+        reqs = CounterMetricFamily(
+            "stack_exporter_http_requests",
+            "HTTP requests sent to the target's API by status code ('error' and 'timeout' when none came back).",
+            labels=["collector", "code"],
+        )
+        for code, count in sorted(self.requests.items()):
+            reqs.add_metric([self.collector, code], float(count))
+        return [until, reqs]
+
+
+def basic_auth(user: str, password: str) -> dict[str, str]:
+    """An Authorization header for HTTP Basic (aiohttp's BasicAuth is deprecated)."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return {"Authorization": f"Basic {token}"}
+
+
+def _snippet(body: bytes) -> str:
+    text = " ".join(body[:160].decode("utf-8", "replace").split())
+    return f": {text[:120]!r}" if text else ""
+
+
+# --------------------------------------------------------------------------- API collectors
+
+
+async def gather_all(*coros: Any) -> list[Any]:
+    """Run requests concurrently; the first failure cancels the rest and is raised as is.
+
+    When several fail, the most telling one wins: a rate limit (so the backoff is
+    honoured), then rejected credentials, then the first other error.
+    """
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(c) for c in coros]
+    except BaseExceptionGroup as group:
+        errors = list(_leaves(group))
+        for kind in (RateLimited, AuthError, CollectError):
+            for exc in errors:
+                if isinstance(exc, kind):
+                    raise exc from None
+        raise errors[0] from None
+    return [t.result() for t in tasks]
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
+
+
+class ApiCollector(Collector[C]):
+    """Base of the HTTP API collectors: shared client, refresh interval, rate-limit backoff.
+
+    Subclasses implement :meth:`fetch`. While a rate limit lasts, the last good
+    result is served (as a failed collection, so ``stack_exporter_collector_success``
+    is honest) and no request is sent: :attr:`min_interval` stretches to the
+    backoff's end, so the engine does not even call ``collect()``.
+    """
+
+    provider: ClassVar[str]
+    max_body_bytes: ClassVar[int] = DEFAULT_MAX_BODY_BYTES
+
+    def __init__(self, config: C, ctx: Context) -> None:
+        super().__init__(config, ctx)
+        self.http = HttpClient(ctx, collector=self.kind, provider=self.provider, max_body_bytes=self.max_body_bytes)
+        self._last_good: list[Metric] | None = None
+
+    @property
+    def refresh_interval(self) -> float:
+        return float(getattr(self.config, "refresh_interval", 0.0))
+
+    @property
+    def min_interval(self) -> float:
+        return self.http.min_interval(self.refresh_interval)
+
+    async def fetch(self) -> list[Metric]:
+        raise NotImplementedError
+
+    async def collect(self) -> list[Metric]:
+        with self.http.collection():
+            try:
+                families = await self.fetch()
+            except RateLimited as exc:
+                served = self._last_good
+                if served is None and self.up_metric is not None:
+                    # a 429 is an answer: the service is up even though we have nothing else yet
+                    served = [GaugeMetricFamily(self.up_metric, self.up_help, value=1)]
+                note = "; serving the last good result" if self._last_good is not None else ""
+                raise CollectError(f"{exc}{note}", partial=[*(served or []), *self.http.families()]) from None
+            except CollectError as exc:
+                raise CollectError(str(exc), partial=[*exc.partial, *self.http.families()]) from None
+        self._last_good = families
+        return [*families, *self.http.families()]
