@@ -30,6 +30,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -155,6 +156,22 @@ class Config:
         for value in self.settings.values():
             found.update(_secrets_in(value))
         return {s for s in found if s}
+
+
+def check_http_url(url: str, example: str, credential_key: str | None = None) -> Iterator[tuple[str, str]]:
+    """The checks every http(s) API target's ``url`` needs, as ``check()`` pairs."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        yield "url", f"invalid URL: {exc}"
+        return
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        yield "url", f"must be an http(s) URL such as {example}"
+    elif port is not None and not 0 < port < 65536:
+        yield "url", f"invalid port {port}"
+    if credential_key and (parts.username or parts.password):
+        yield "url", f"must not contain credentials; set {credential_key} or {credential_key}_file"
 
 
 def _secrets_in(obj: Any) -> Iterator[str]:

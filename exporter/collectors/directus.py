@@ -26,12 +26,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from exporter.collectors.base import CollectError
-from exporter.config import Duration, Secret, TargetConfig
+from exporter.config import Duration, Secret, TargetConfig, check_http_url
 from exporter.httpclient import ApiCollector, HttpError, RateLimited, ShapeError, field, gather_all, number
 from exporter.redact import url_without_userinfo
 
@@ -49,15 +49,7 @@ class DirectusTarget(TargetConfig):
     refresh_interval: Duration = Duration(60.0)
 
     def check(self) -> Iterable[tuple[str, str]]:
-        try:
-            parts = urlsplit(self.url)
-        except ValueError as exc:
-            yield "url", f"invalid URL: {exc}"
-            return
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            yield "url", "must be an http(s) URL such as https://cms.example.com"
-        if parts.username or parts.password:
-            yield "url", "must not contain credentials; set token or token_file"
+        yield from check_http_url(self.url, "https://cms.example.com", credential_key="token")
         for i, name in enumerate(self.collections):
             if not name or "/" in name:
                 yield f"collections[{i}]", "must be a collection name"

@@ -49,6 +49,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from exporter.collectors.base import CollectError, Collector, Context
 from exporter.config import Duration, TargetConfig
+from exporter.der import read_tlv
 
 # --------------------------------------------------------------------------- config
 
@@ -490,21 +491,7 @@ class DkimResult:
     bits: int | None = None
 
 
-def _der(data: bytes, pos: int = 0) -> tuple[int, bytes, int]:
-    """One DER TLV at ``pos``: (tag, content, position after it)."""
-    if pos + 2 > len(data):
-        raise ValueError("truncated DER")
-    tag, length = data[pos], data[pos + 1]
-    pos += 2
-    if length & 0x80:
-        n = length & 0x7F
-        if n == 0 or n > 4 or pos + n > len(data):
-            raise ValueError("bad DER length")
-        length = int.from_bytes(data[pos : pos + n], "big")
-        pos += n
-    if pos + length > len(data):
-        raise ValueError("truncated DER")
-    return tag, data[pos : pos + length], pos + length
+_der = read_tlv
 
 
 def rsa_key_bits(der: bytes) -> int:

@@ -51,6 +51,7 @@ from yarl import URL
 
 from exporter.collectors.base import CollectError, Collector, Context
 from exporter.config import TargetConfig
+from exporter.der import read_tlv
 from exporter.redact import url_without_userinfo
 
 # Go's http.Client, which blackbox uses, stops after 10 redirects.
@@ -205,21 +206,7 @@ def _trace_config() -> aiohttp.TraceConfig:
 # --------------------------------------------------------------------------- certificates
 
 
-def _der(data: bytes, pos: int) -> tuple[int, bytes, int]:
-    """One DER TLV at ``pos``: (tag, content, position after it)."""
-    if pos + 2 > len(data):
-        raise ValueError("truncated DER")
-    tag, length = data[pos], data[pos + 1]
-    pos += 2
-    if length & 0x80:
-        n = length & 0x7F
-        if n == 0 or n > 4 or pos + n > len(data):
-            raise ValueError("bad DER length")
-        length = int.from_bytes(data[pos : pos + n], "big")
-        pos += n
-    if pos + length > len(data):
-        raise ValueError("truncated DER")
-    return tag, data[pos : pos + length], pos + length
+_der = read_tlv
 
 
 def cert_not_after(der: bytes) -> float:

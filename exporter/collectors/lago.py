@@ -31,12 +31,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from exporter.collectors.base import CollectError
-from exporter.config import Duration, Secret, TargetConfig
+from exporter.config import Duration, Secret, TargetConfig, check_http_url
 from exporter.httpclient import (
     ApiCollector,
     AuthError,
@@ -65,15 +64,7 @@ class LagoTarget(TargetConfig):
     refresh_interval: Duration = Duration(60.0)
 
     def check(self) -> Iterable[tuple[str, str]]:
-        try:
-            parts = urlsplit(self.url)
-        except ValueError as exc:
-            yield "url", f"invalid URL: {exc}"
-            return
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            yield "url", "must be an http(s) URL such as https://api.getlago.com"
-        if parts.username or parts.password:
-            yield "url", "must not contain credentials; set api_key or api_key_file"
+        yield from check_http_url(self.url, "https://api.getlago.com", credential_key="api_key")
         if not self.api_key.get():
             yield "api_key", "must not be empty"
 

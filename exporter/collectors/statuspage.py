@@ -25,12 +25,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from exporter.collectors.base import CollectError
-from exporter.config import Duration, TargetConfig
+from exporter.config import Duration, TargetConfig, check_http_url
 from exporter.httpclient import ApiCollector, HttpError, RateLimited, ShapeError, field, list_field
 from exporter.redact import url_without_userinfo
 
@@ -47,13 +46,7 @@ class StatuspageTarget(TargetConfig):
     refresh_interval: Duration = Duration(60.0)
 
     def check(self) -> Iterable[tuple[str, str]]:
-        try:
-            parts = urlsplit(self.url)
-        except ValueError as exc:
-            yield "url", f"invalid URL: {exc}"
-            return
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            yield "url", "must be an http(s) URL such as https://status.sendgrid.com"
+        yield from check_http_url(self.url, "https://status.sendgrid.com")
 
     def summary_url(self) -> str:
         url = self.url.rstrip("/")
