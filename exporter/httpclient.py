@@ -34,6 +34,7 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
+from multidict import CIMultiDict
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from exporter import __version__
@@ -304,7 +305,8 @@ class HttpClient:
                         method, url, params=params, headers=headers, timeout=timeout, allow_redirects=False
                     ) as resp:
                         status = resp.status
-                        resp_headers = dict(resp.headers)
+                        # case-insensitive: Resend sends lowercase ratelimit-*/retry-after names
+                        resp_headers = CIMultiDict(resp.headers)
                         content_type = resp.headers.get("Content-Type", "")
                         if status in ok or status in (401, 403):
                             body = await self._read(resp, where)
@@ -487,15 +489,21 @@ class ApiCollector(Collector[C]):
     async def fetch(self) -> list[Metric]:
         raise NotImplementedError
 
+    def answered(self) -> list[Metric]:
+        """The up metric at 1, for when the API answered but gave nothing to show (a first 429)."""
+        if self.up_metric is None:
+            return []
+        return [GaugeMetricFamily(self.up_metric, self.up_help, value=1)]
+
     async def collect(self) -> list[Metric]:
         with self.http.collection():
             try:
                 families = await self.fetch()
             except RateLimited as exc:
                 served = self._last_good
-                if served is None and self.up_metric is not None:
+                if served is None:
                     # a 429 is an answer: the service is up even though we have nothing else yet
-                    served = [GaugeMetricFamily(self.up_metric, self.up_help, value=1)]
+                    served = self.answered()
                 note = "; serving the last good result" if self._last_good is not None else ""
                 raise CollectError(f"{exc}{note}", partial=[*(served or []), *self.http.families()]) from None
             except CollectError as exc:

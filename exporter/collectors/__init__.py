@@ -44,6 +44,8 @@ SOURCES: dict[str, SourceSpec] = {
         SourceSpec("sendgrid", "exporter.collectors.email.sendgrid", "SendGrid email stats"),
         SourceSpec("mailgun", "exporter.collectors.email.mailgun", "Mailgun email stats (US and EU regions)"),
         SourceSpec("postmark", "exporter.collectors.email.postmark", "Postmark email stats and reputation"),
+        SourceSpec("resend", "exporter.collectors.email.resend", "Resend: domain verification, recent emails' events"),
+        SourceSpec("ses", "exporter.collectors.email.ses", "AWS SES: quota, send statistics, account, reputation"),
         SourceSpec(
             "email_domains", "exporter.collectors.dns_auth", "Email authentication in DNS: SPF, DKIM, DMARC, MX"
         ),

@@ -65,6 +65,9 @@ class EmailCollector(ApiCollector[C]):
     def down(self) -> list[Metric]:
         return [self._up(0)]
 
+    def answered(self) -> list[Metric]:
+        return [self._up(1)]
+
     async def fetch(self) -> list[Metric]:
         try:
             return [self._up(1), *await self.fetch_provider()]

@@ -1,0 +1,293 @@
+"""AWS SES collector through aiobotocore against a fake speaking SES's and CloudWatch's wire formats."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.checks import assert_clean_error, assert_no_secret, capture, logged
+from tests.fakes.common import Fault
+from tests.fakes.ses import FakeSes
+from tests.helpers import exporter, promtool_check, scrape, value
+
+KEY_ID = "AKIAFAKESES000000001"
+SECRET = "ses-secret-access-key-9f8e7d6c5b4a"
+REGION = "eu-west-1"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def config(*targets: tuple[str, str], key_id: str = KEY_ID, secret: str = SECRET, timeout: str = "5s") -> str:
+    out = "ses:\n"
+    for name, url in targets:
+        out += (
+            f"  - name: {name}\n    region: {REGION}\n    endpoint_url: {url}\n    cloudwatch_endpoint_url: {url}\n"
+            f"    access_key_id: {key_id}\n    secret_access_key: {secret}\n"
+            f"    refresh_interval: 0s\n    scrape_timeout: {timeout}\n"
+        )
+    return out
+
+
+@asynccontextmanager
+async def running(region: str = REGION) -> AsyncIterator[FakeSes]:
+    async with FakeSes(KEY_ID, SECRET, region).running() as fake:
+        yield fake  # type: ignore[misc]
+
+
+async def test_quota_account_events_and_reputation() -> None:
+    async with running() as fake, exporter(config(("mail", fake.url))) as client:
+        text = await scrape(client)
+    acct, quota = fake.account, fake.account["SendQuota"]
+    assert value(text, "email_provider_up", provider="ses", target="mail") == 1
+    assert value(text, "stack_exporter_collector_success", collector="ses") == 1
+    assert value(text, "email_send_quota_max_24h", provider="ses") == quota["Max24HourSend"]
+    assert value(text, "email_send_quota_sent_24h", provider="ses") == quota["SentLast24Hours"]
+    assert value(text, "email_send_quota_max_rate_per_second", provider="ses") == quota["MaxSendRate"]
+    assert value(text, "ses_account_sending_enabled") == float(acct["SendingEnabled"])
+    assert value(text, "ses_account_production_access") == float(acct["ProductionAccessEnabled"])
+    for status in ("healthy", "probation", "shutdown"):
+        want = 1.0 if status == acct["EnforcementStatus"].lower() else 0.0
+        assert value(text, "ses_account_enforcement_status", status=status) == want
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = [p for p in fake.points if p["Timestamp"] >= midnight]
+    for event, key in (("requested", "DeliveryAttempts"), ("bounced", "Bounces"), ("complained", "Complaints")):
+        assert value(text, "email_events_total", provider="ses", event=event) == sum(p[key] for p in today)
+    assert value(text, "email_events_total", event="dropped") == sum(p["Rejects"] for p in today)
+    assert value(text, "email_events_total", event="delivered") is None  # SES does not report it
+    results = {r["Label"]: r for r in fake.reputation["MetricDataResults"]}
+    for metric, label in (
+        ("email_reputation_bounce_ratio", "Reputation.BounceRate"),
+        ("email_reputation_complaint_ratio", "Reputation.ComplaintRate"),
+    ):
+        r = results[label]
+        newest = r["Values"][r["Timestamps"].index(max(r["Timestamps"]))]
+        assert value(text, metric, provider="ses") == pytest.approx(newest)
+    asked = fake.metric_queries[0]["MetricDataQueries"]
+    assert {q["MetricStat"]["Metric"]["MetricName"] for q in asked} == {
+        "Reputation.BounceRate",
+        "Reputation.ComplaintRate",
+    }
+    assert dict(fake.op_calls) == {"GetAccount": 1, "GetSendStatistics": 1, "GetMetricData": 1}
+    assert promtool_check(text) == ""
+
+
+async def test_events_follow_the_statistics() -> None:
+    async with running() as fake, exporter(config(("mail", fake.url))) as client:
+        first = await scrape(client)
+        fake.points.append({**fake.points[0], "DeliveryAttempts": 40, "Bounces": 2})
+        # a bucket from yesterday does not count today
+        fake.points.append({**fake.points[0], "DeliveryAttempts": 1000, "Timestamp": datetime(2020, 1, 1, tzinfo=UTC)})
+        second = await scrape(client)
+    assert (
+        value(second, "email_events_total", event="requested")
+        == (value(first, "email_events_total", event="requested") or 0) + 40
+    )
+    assert (
+        value(second, "email_events_total", event="bounced")
+        == (value(first, "email_events_total", event="bounced") or 0) + 2
+    )
+
+
+async def test_no_reputation_datapoints_means_absent() -> None:
+    async with running() as fake:
+        for r in fake.reputation["MetricDataResults"]:
+            r["Timestamps"], r["Values"] = [], []
+        async with exporter(config(("mail", fake.url))) as client:
+            text = await scrape(client)
+    assert value(text, "stack_exporter_collector_success", collector="ses") == 1
+    assert value(text, "email_reputation_bounce_ratio") is None
+    assert value(text, "email_reputation_complaint_ratio") is None
+
+
+@pytest.mark.parametrize(
+    ("key_id", "secret", "region", "codes"),
+    [
+        (KEY_ID, "wrong-secret-key-0a1b2c", REGION, ("SignatureDoesNotMatch", "InvalidSignatureException")),
+        ("AKIAUNKNOWNKEY000002", SECRET, REGION, ("InvalidClientTokenId", "UnrecognizedClientException")),
+        (
+            KEY_ID,
+            SECRET,
+            "us-east-1",
+            ("SignatureDoesNotMatch", "InvalidSignatureException"),
+        ),  # the fake lives in us-east-1: scope for the wrong region
+    ],
+    ids=["wrong-secret", "unknown-key", "wrong-region"],
+)
+async def test_rejected_credentials(
+    key_id: str, secret: str, region: str, codes: tuple[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    capture(caplog)
+    fake_region = "us-east-1" if region == "us-east-1" else REGION
+    cfg = lambda url: config(("mail", url), key_id=key_id, secret=secret)  # noqa: E731
+    async with running(region=fake_region) as fake, exporter(cfg(fake.url)) as client:
+        text = await scrape(client)
+    assert value(text, "email_provider_up", provider="ses") == 1  # AWS answered
+    assert value(text, "stack_exporter_collector_success", collector="ses") == 0
+    assert value(text, "stack_exporter_http_requests_total", code="403") is not None
+    assert value(text, "email_send_quota_max_24h") is None
+    err = assert_clean_error(caplog, "SES", "unauthorized", "403")
+    assert any(code in err for code in codes), err  # v1/CloudWatch and v2 name the same rejection differently
+    assert_no_secret(secret, text, logged(caplog))
+
+
+async def test_throttling_backs_off(caplog: pytest.LogCaptureFixture) -> None:
+    capture(caplog)
+    async with running() as fake, exporter(config(("mail", fake.url))) as client:
+        first = await scrape(client)
+        fake.op_faults["GetAccount"] = Fault("throttle")
+        limited = await scrape(client)
+        calls = sum(fake.op_calls.values())
+        for _ in range(3):
+            again = await scrape(client)
+        assert sum(fake.op_calls.values()) == calls, "requests sent during the backoff"
+        assert fake.op_calls["GetAccount"] == 2  # botocore's own retries are off
+    assert value(limited, "stack_exporter_http_requests_total", code="429") == 1
+    until = value(limited, "stack_exporter_http_rate_limited_until_timestamp_seconds", target="mail")
+    assert until is not None and time.time() + 50 < until < time.time() + 70  # no Retry-After from AWS: 60 s
+    assert value(again, "email_send_quota_max_24h") == value(first, "email_send_quota_max_24h")
+    assert value(again, "stack_exporter_collector_success", collector="ses") == 0
+    assert_clean_error(caplog, "SES", "throttled")
+
+
+async def test_v1_throttling_in_query_format(caplog: pytest.LogCaptureFixture) -> None:
+    capture(caplog)
+    async with running() as fake, exporter(config(("mail", fake.url))) as client:
+        fake.op_faults["GetSendStatistics"] = Fault("throttle")
+        text = await scrape(client)
+    assert value(text, "email_provider_up", provider="ses") == 1
+    assert value(text, "stack_exporter_http_requests_total", code="400") == 1
+    assert_clean_error(caplog, "SES", "throttled (Throttling, HTTP 400)")
+
+
+async def test_slow_target_fails_alone(caplog: pytest.LogCaptureFixture) -> None:
+    capture(caplog)
+    async with running() as slow, running() as fast:
+        slow.op_faults["GetSendStatistics"] = Fault("slow", seconds=5)
+        async with exporter(config(("slow", slow.url), ("fast", fast.url), timeout="1s")) as client:
+            started = time.monotonic()
+            text = await scrape(client)
+            assert time.monotonic() - started < 2.5
+    assert value(text, "email_provider_up", target="slow") == 0
+    assert value(text, "email_provider_up", target="fast") == 1
+    assert value(text, "stack_exporter_collector_success", target="fast") == 1
+    assert_clean_error(caplog, "SES", "GetSendStatistics", "deadline")
+
+
+@pytest.mark.parametrize("op", ["GetAccount", "GetSendStatistics", "GetMetricData"])
+@pytest.mark.parametrize(
+    ("fault", "needle"),
+    [(Fault("html"), "HTML instead of"), (Fault("truncated"), "invalid"), (Fault("huge"), "cap")],
+    ids=["html", "truncated", "huge"],
+)
+async def test_bad_bodies(op: str, fault: Fault, needle: str, caplog: pytest.LogCaptureFixture) -> None:
+    capture(caplog)
+    async with running() as fake:
+        fake.op_faults[op] = fault
+        async with exporter(config(("mail", fake.url))) as client:
+            text = await scrape(client)
+    assert value(text, "email_provider_up", target="mail") == 1
+    assert value(text, "stack_exporter_collector_success", target="mail") == 0
+    assert_clean_error(caplog, "SES", op, needle)
+
+
+@pytest.mark.parametrize(
+    ("path", "needle"),
+    [
+        (("SendQuota", "Max24HourSend"), "'Max24HourSend' missing"),
+        (("EnforcementStatus",), "'EnforcementStatus' missing"),
+    ],
+)
+async def test_missing_fields(path: tuple[str, ...], needle: str, caplog: pytest.LogCaptureFixture) -> None:
+    capture(caplog)
+    async with running() as fake:
+        parent = fake.account
+        for key in path[:-1]:
+            parent = parent[key]
+        del parent[path[-1]]
+        async with exporter(config(("mail", fake.url))) as client:
+            text = await scrape(client)
+    assert value(text, "stack_exporter_collector_success", target="mail") == 0
+    assert_clean_error(caplog, "SES", needle)
+
+
+async def test_secrets_from_files(tmp_path: Path) -> None:
+    (tmp_path / "key_id").write_text(KEY_ID + "\n")
+    (tmp_path / "secret").write_text(SECRET + "\n")
+    async with running() as fake:
+        cfg = config(("mail", fake.url)).replace(f"access_key_id: {KEY_ID}", "access_key_id_file: key_id")
+        cfg = cfg.replace(f"secret_access_key: {SECRET}", "secret_access_key_file: secret")
+        async with exporter(cfg, base_dir=tmp_path) as client:
+            text = await scrape(client)
+    assert value(text, "stack_exporter_collector_success", collector="ses") == 1
+    assert SECRET not in text
+
+
+def check_config(tmp_path: Path, yaml_text: str, *, hide_aiobotocore: bool) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "config.yml"
+    path.write_text(textwrap.dedent(yaml_text))
+    code = (
+        ("import sys; sys.modules['aiobotocore'] = None\n" if hide_aiobotocore else "")
+        + "from exporter.cli import main\n"
+        + f"raise SystemExit(main(['--config.file', {str(path)!r}, '--check-config']))\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_check_config_without_aiobotocore(tmp_path: Path) -> None:
+    cfg = f"ses:\n  - name: mail\n    region: {REGION}\n"
+    missing = check_config(tmp_path, cfg, hide_aiobotocore=True)
+    assert missing.returncode == 1
+    assert "pip install 'stack-exporter[ses]'" in missing.stderr
+    assert "ses[0]" in missing.stderr
+    assert "Traceback" not in missing.stderr + missing.stdout
+    installed = check_config(tmp_path, cfg, hide_aiobotocore=False)
+    assert installed.returncode == 0, installed.stderr
+
+
+def test_check_config_keys_come_in_pairs(tmp_path: Path) -> None:
+    cfg = f"ses:\n  - name: mail\n    region: {REGION}\n    access_key_id: {KEY_ID}\n"
+    out = check_config(tmp_path, cfg, hide_aiobotocore=False)
+    assert out.returncode == 1
+    assert "ses[0].access_key_id: set both" in out.stderr
+
+
+async def test_email_reference_matches_every_provider() -> None:
+    """docs/metrics/email.md against one exposition with all five email providers configured."""
+    from contextlib import AsyncExitStack
+
+    from tests.fakes.email import FakeMailgun, FakePostmark, FakeSendgrid
+    from tests.fakes.resend import FakeResend
+    from tests.helpers import reference_problems
+
+    async with AsyncExitStack() as stack:
+        ses = await stack.enter_async_context(FakeSes(KEY_ID, SECRET, REGION).running())
+        resend = await stack.enter_async_context(FakeResend("re_ref-key-1").running())
+        sg = await stack.enter_async_context(FakeSendgrid("sg-ref-key-2").running())
+        mg = await stack.enter_async_context(FakeMailgun("mg-ref-key-3", "mg.example.com").running())
+        pm = await stack.enter_async_context(FakePostmark("pm-ref-token-4").running())
+        cfg = config(("mail", ses.url)) + textwrap.dedent(f"""
+            resend:
+              - {{name: mail, url: "{resend.url}", api_key: re_ref-key-1, requests_per_second: 100}}
+            sendgrid:
+              - {{name: mail, url: "{sg.url}", api_key: sg-ref-key-2}}
+            mailgun:
+              - {{name: mail, url: "{mg.url}", domain: mg.example.com, api_key: mg-ref-key-3}}
+            postmark:
+              - {{name: mail, url: "{pm.url}", server_token: pm-ref-token-4}}
+            """)
+        async with exporter(cfg) as client:
+            text = await scrape(client)
+    for provider in ("ses", "resend", "sendgrid", "mailgun", "postmark"):
+        assert value(text, "email_provider_up", provider=provider) == 1, provider
+    prefixes = ("email_", "ses_", "resend_", "stack_exporter_http_")
+    assert reference_problems("email", text, prefixes=prefixes) == []
+    assert promtool_check(text) == ""
