@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: help deps run test lint typecheck pytest generate check-generated bench clean
+.PHONY: help deps run test lint typecheck pytest generate check-generated bench demo clean
 
 help:
 	@echo "make run        start the exporter on built-in defaults (local Redis and PostgreSQL) on :9847"
@@ -12,13 +12,14 @@ help:
 
 deps:
 	@scripts/install-deps.sh
+	@scripts/install-directus.sh >/dev/null
 
 run: deps
 	$(VENV)/bin/stack-exporter $(ARGS)
 
 lint: deps
-	$(VENV)/bin/ruff check exporter tests bench
-	$(VENV)/bin/ruff format --check exporter tests bench
+	$(VENV)/bin/ruff check exporter tests bench scripts
+	$(VENV)/bin/ruff format --check exporter tests bench scripts
 
 typecheck: deps
 	$(VENV)/bin/mypy
@@ -27,16 +28,25 @@ pytest: deps
 	$(PY) -m pytest -q -p no:cacheprovider $(ARGS)
 
 generate: deps
-	@true
+	$(PY) scripts/generate-rules.py
+	$(PY) scripts/generate-dashboards.py
 
+# Regenerate, then fail if anything generated differs from what is committed
+# (changed, deleted or new files alike).
+GENERATED := rules/generated dashboards/generated
 check-generated: generate
-	@git diff --exit-code --stat -- rules dashboards alertmanager docs || \
-		(echo "generated files are stale: run 'make generate' and commit" >&2; exit 1)
+	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
+		git status --short -- $(GENERATED); git diff --stat -- $(GENERATED); \
+		echo "generated files are stale: run 'make generate' and commit them" >&2; exit 1; fi
 
 test: deps lint typecheck check-generated pytest
 
 bench: deps
 	$(PY) -m bench all
+
+# The whole pipeline against the local Redis and PostgreSQL; Ctrl-C stops it (scripts/demo.py).
+demo: deps
+	$(PY) scripts/demo.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

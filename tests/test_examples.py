@@ -19,7 +19,7 @@ def test_example_config_is_valid(tmp_path: Path) -> None:
         (secrets / name).write_text("example-secret\n")
     text = text.replace("/run/secrets/", f"{secrets}/")
     shutil.copy(EXAMPLES / "queries.yaml", tmp_path / "queries.yaml")
-    env = {name: "example" for name in re.findall(r"\$\{(\w+)\}", text)}
+    env = dict.fromkeys(re.findall(r"\$\{(\w+)\}", text), "example")
     config = parse_config(text, "examples/config.yml", base_dir=tmp_path, env=env)
     sections = set(config.sources) | set(config.settings)
     from exporter.collectors import SETTINGS, SOURCES

@@ -1,0 +1,1 @@
+(import 'billing.libsonnet')((import '../rules/config.libsonnet')._config)

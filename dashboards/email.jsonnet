@@ -1,0 +1,1 @@
+(import 'email.libsonnet')((import '../rules/config.libsonnet')._config)

@@ -1,0 +1,1 @@
+(import 'exporter.libsonnet')((import '../rules/config.libsonnet')._config)

@@ -1,0 +1,1 @@
+(import 'hosts.libsonnet')((import '../rules/config.libsonnet')._config)

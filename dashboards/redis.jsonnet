@@ -1,0 +1,1 @@
+(import 'redis.libsonnet')((import '../rules/config.libsonnet')._config)

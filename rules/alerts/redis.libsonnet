@@ -1,0 +1,159 @@
+// Redis servers, replicas, clusters and sentinels.
+local promql = import '../lib/promql.libsonnet';
+local n = promql.num;
+{
+  prometheusAlerts+:: {
+    local c = $._config.redis,
+    local s = c.selector,
+    groups+: [
+      {
+        name: 'stack-exporter.redis',
+        dashboard:: 'redis',
+        rules: [
+          {
+            alert: 'RedisDown',
+            expr: 'redis_up{%s} == 0' % s,
+            'for': c.downFor,
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: 'A Redis server cannot be reached.',
+              description: 'The exporter cannot reach Redis {{ $labels.target }}.',
+            },
+          },
+          {
+            alert: 'RedisMemoryHigh',
+            expr: |||
+              redis_memory_used_bytes{%(s)s} / redis_memory_max_bytes{%(s)s} > %(t)s
+              and
+              redis_memory_max_bytes{%(s)s} > 0
+            ||| % { s: s, t: n(c.memoryRatio) },
+            'for': c.memoryFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'A Redis server is close to its maxmemory limit.',
+              description: 'Redis {{ $labels.target }} uses {{ $value | humanizePercentage }} of its maxmemory (threshold %s).' % promql.pct(c.memoryRatio),
+            },
+          },
+          {
+            alert: 'RedisEvictions',
+            expr: 'rate(redis_evicted_keys_total%s[5m]) > %s' % [promql.sel([s, c.evictionsSelector]), n(c.evictionsRate)],
+            'for': c.evictionsFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'A Redis server evicts keys because it is out of memory.',
+              description: 'Redis {{ $labels.target }} evicts {{ $value | humanize }} keys per second.',
+            },
+          },
+          {
+            alert: 'RedisRejectedConnections',
+            expr: 'increase(redis_rejected_connections_total{%s}[5m]) > 0' % s,
+            'for': c.rejectedConnectionsFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'A Redis server rejects connections (maxclients reached).',
+              description: 'Redis {{ $labels.target }} rejected {{ $value | humanize }} connections in the last 5 minutes.',
+            },
+          },
+          {
+            alert: 'RedisReplicaLinkDown',
+            expr: 'redis_master_link_up{%s} == 0' % s,
+            'for': c.replicaLinkDownFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'A Redis replica lost its link to the primary.',
+              description: 'Replica {{ $labels.target }} is not connected to its primary; its data is getting stale.',
+            },
+          },
+          {
+            alert: 'RedisNoReplicas',
+            expr: |||
+              redis_connected_slaves{%(s)s} == 0
+              and on (target)
+              max_over_time(redis_connected_slaves{%(s)s}[%(w)s]) > 0
+              and on (target)
+              redis_instance_info{%(s)s, role="master"}
+            ||| % { s: s, w: c.replicasLookback },
+            'for': c.noReplicasFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'A Redis primary that had replicas has none.',
+              description: 'Redis primary {{ $labels.target }} had replicas within the last %s and now has none: a failure would lose data.' % c.replicasLookback,
+            },
+          },
+          {
+            alert: 'RedisClusterStateNotOk',
+            expr: 'redis_cluster_state{%s} == 0' % s,
+            'for': '1m',
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: 'A Redis cluster reports its state as not ok.',
+              description: 'Cluster node {{ $labels.target }} reports the cluster state fail: it refuses queries.',
+            },
+          },
+          {
+            alert: 'RedisClusterSlotsFailing',
+            expr: 'redis_cluster_slots_fail{%(s)s} + redis_cluster_slots_pfail{%(s)s} > 0' % { s: s },
+            'for': '1m',
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'Redis cluster slots are served by failing nodes.',
+              description: 'Cluster node {{ $labels.target }} sees {{ $value }} slots on failed or possibly failing nodes.',
+            },
+          },
+          {
+            // A failover shows as both roles seen on one target within the window.
+            alert: 'RedisFailover',
+            expr: |||
+              max by (target) (max_over_time(redis_instance_info{%(s)s, role="master"}[%(w)s]))
+              and on (target)
+              max by (target) (max_over_time(redis_instance_info{%(s)s, role="slave"}[%(w)s]))
+            ||| % { s: s, w: c.failoverWindow },
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'A Redis server changed role (a failover happened).',
+              description: 'Redis {{ $labels.target }} was both primary and replica within the last %s.' % c.failoverWindow,
+            },
+          },
+          {
+            alert: 'RedisLastSaveFailed',
+            expr: 'redis_rdb_last_bgsave_status{%s} == 0' % s,
+            'for': c.lastSaveFailedFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'The last RDB save of a Redis server failed.',
+              description: 'Redis {{ $labels.target }} could not write its last snapshot; with stop-writes-on-bgsave-error it refuses writes.',
+            },
+          },
+          {
+            alert: 'RedisSentinelMasterDown',
+            expr: 'redis_sentinel_master_status{%s} == 0' % s,
+            'for': c.sentinelMasterDownFor,
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: 'A Redis sentinel reports its primary down.',
+              description: 'Sentinel {{ $labels.target }} sees primary {{ $labels.master_name }} ({{ $labels.master_address }}) as {{ $labels.master_status }}.',
+            },
+          },
+          {
+            // Only complete counting passes count: an incomplete one is a lower bound.
+            alert: 'RedisSessionKeysDropped',
+            expr: |||
+              redis_key_group_keys{%(s)s, key_group=~"%(g)s"}
+              < %(keep)s * max_over_time(redis_key_group_keys{%(s)s, key_group=~"%(g)s"}[1h])
+              and
+              max_over_time(redis_key_group_keys{%(s)s, key_group=~"%(g)s"}[1h]) > %(min)s
+              and on (target, key_group, db)
+              redis_key_group_scan_complete{%(s)s} == 1
+            ||| % { s: s, g: c.sessionKeyGroups, keep: n(1 - c.keyDropRatio), min: n(c.keyDropMinKeys) },
+            'for': c.keyDropFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'Session keys in Redis dropped suddenly.',
+              description: 'Key group {{ $labels.key_group }} ({{ $labels.db }}) on {{ $labels.target }} has {{ $value }} keys, under %s of its peak of the last hour.' % promql.pct(1 - c.keyDropRatio),
+            },
+          },
+        ],
+      },
+    ],
+  },
+}

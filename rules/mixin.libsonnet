@@ -1,0 +1,34 @@
+// The stack-exporter rule pack.  This file only puts the parts together: settings live
+// in config.libsonnet, rules in alerts/ and recording/, helpers in lib/.
+local links = import 'lib/links.libsonnet';
+
+(import 'config.libsonnet')
++ (import 'alerts/app.libsonnet')
++ (import 'alerts/probe.libsonnet')
++ (import 'alerts/node.libsonnet')
++ (import 'alerts/postgres.libsonnet')
++ (import 'alerts/redis.libsonnet')
++ (import 'alerts/lago.libsonnet')
++ (import 'alerts/directus.libsonnet')
++ (import 'alerts/email.libsonnet')
++ (import 'alerts/exporter.libsonnet')
++ (import 'recording/rulepack.libsonnet')
++ (import 'recording/app.libsonnet')
++ (import 'recording/node.libsonnet')
++ (import 'recording/postgres.libsonnet')
++ {
+  // Applied last, so it sees every alert of every file above.
+  prometheusAlerts+:: { groups: links.addLinks($._config, super.groups) },
+
+  // The same rules as one Kubernetes PrometheusRule for prometheus-operator.
+  prometheusRuleObject:: {
+    apiVersion: 'monitoring.coreos.com/v1',
+    kind: 'PrometheusRule',
+    metadata: {
+      name: 'stack-exporter-rules',
+      labels: $._config.prometheusRuleLabels,
+      annotations: { 'stack-exporter/rulepack-version': $._config.rulepackVersion },
+    },
+    spec: { groups: $.prometheusRules.groups + $.prometheusAlerts.groups },
+  },
+}

@@ -1,0 +1,389 @@
+"""Every dashboard query against a real Prometheus scraping the real stack.
+
+One module-scoped stack: Redis (a standalone with maxmemory and key groups, a
+primary/replica pair watched by a Sentinel, a cluster), PostgreSQL (a primary with
+a replication slot and a streaming replica) behind PgBouncer, an HTTPS endpoint for
+the probe, NSD serving a sending domain's SPF/DKIM/DMARC, fakes of the internet
+APIs (Lago, Postmark, a status page), stack-exporter itself, node_exporter, and
+Prometheus 2.42 with the generated rule files loaded and a 1 s scrape interval.
+Each panel query runs as an instant query with the template variables at "All"; it
+must succeed, and it must return data unless NO_DATA_OK says why it cannot here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import subprocess
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import AsyncExitStack, ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.dashboards.common import ROOT, RULES_GENERATED, Panel, all_panels, metric_names, substitute
+from tests.fakes.common import FakeServer
+from tests.fakes.email import FakePostmark
+from tests.fakes.lago import FakeLago
+from tests.fakes.statuspage import FakeStatuspage
+from tests.servers.common import LOOPBACK, Process, free_port, wait_for_port, wait_until
+from tests.servers.https import HttpsServer
+from tests.servers.nsd import NsdServer, txt, zone_text
+from tests.servers.postgres import (
+    MONITOR_PASSWORD,
+    PgBouncer,
+    PgReplication,
+    PostgresServer,
+    _base,
+    wait_replica_caught_up,
+)
+from tests.servers.redis import RedisCluster, RedisSentinelSetup, RedisServer
+
+pytestmark = pytest.mark.timeout(180)
+
+PROMETHEUS = "/usr/bin/prometheus"
+NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
+STACK_EXPORTER = ROOT / ".venv" / "bin" / "stack-exporter"
+LAGO_KEY = "lago-dash-key-0f1e"
+POSTMARK_TOKEN = "postmark-dash-token-9a8b"
+# Scrapes to wait for: rate() over the 10 s that $__rate_interval becomes needs two.
+SCRAPES = 12
+
+APP = "no application is scraped in this test (the app job's recording rules stay empty)"
+OFFSET = "compares with data hours or days old, which a fresh Prometheus does not have"
+# (dashboard uid, panel title) -> why it may be empty here; None: every query of the panel,
+# else only queries whose expression contains the given text.
+NO_DATA_OK: dict[tuple[str, str], tuple[str, str | None]] = {
+    ("stack-overview", "Error ratio (5xx)"): (APP, None),
+    ("stack-overview", "Latency p50 / p95 / p99"): (APP, None),
+    ("stack-overview", "Requests per second by status"): (APP, None),
+    ("stack-overview", "Service state"): ("no Directus collector exists yet", "directus_up"),
+    ("stack-billing", "New failed payments (1h)"): (OFFSET, None),
+    ("stack-billing", "Overdue balance growth (1d)"): (OFFSET, None),
+    ("stack-billing", "Terminations per day against baseline"): (OFFSET, None),
+    ("stack-email", "Delivered / requested (1h)"): (
+        "the fake's daily counters do not move, so no email is requested in the window",
+        None,
+    ),
+    ("stack-email", "Sending domains at providers"): ("no email collector emits email_domain_verified yet", None),
+}
+# Metrics a panel may reference that nothing in this test emits.
+NOT_EMITTED_OK = {
+    "directus_up": "no Directus collector exists yet",
+    "email_domain_verified": "defined in collectors/email/common.py but no provider emits it yet",
+}
+
+
+class _FakeApis:
+    """The fake HTTP APIs, served from a thread with its own event loop."""
+
+    def __init__(self, fakes: list[FakeServer]) -> None:
+        self.fakes = fakes
+        self.loop = asyncio.new_event_loop()
+        self.stack = AsyncExitStack()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="fake-apis", daemon=True)
+
+    def __enter__(self) -> _FakeApis:
+        self.thread.start()
+
+        async def start() -> None:
+            for fake in self.fakes:
+                await self.stack.enter_async_context(fake.running())
+
+        asyncio.run_coroutine_threadsafe(start(), self.loop).result(30)
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        asyncio.run_coroutine_threadsafe(self.stack.aclose(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+def _dkim_key(tmp: Path) -> str:
+    key = tmp / "dkim.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(key)],
+                   check=True, capture_output=True, timeout=60)  # fmt: skip
+    der = subprocess.run(["openssl", "pkey", "-in", str(key), "-pubout", "-outform", "DER"],
+                         check=True, capture_output=True, timeout=30).stdout  # fmt: skip
+    return base64.b64encode(der).decode()
+
+
+def _zone(tmp: Path) -> dict[str, str]:
+    records = [
+        f"shop IN TXT {txt('v=spf1 ip4:192.0.2.0/24 -all')}",
+        "shop IN MX 10 mx.shop.test.",
+        "mx.shop IN A 192.0.2.10",
+        f"s1._domainkey.shop IN TXT {txt('v=DKIM1; k=rsa; p=' + _dkim_key(tmp))}",
+        f"_dmarc.shop IN TXT {txt('v=DMARC1; p=none; rua=mailto:dmarc@shop.test')}",
+    ]
+    return {"test.": zone_text("test.", records)}
+
+
+def _get(url: str, timeout: float = 5.0) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return json.loads(resp.read())
+
+
+def _ready(base: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base}/-/ready", timeout=2) as resp:
+            return resp.status == 200
+    except urllib.error.HTTPError as exc:  # 503 while starting up
+        exc.close()
+        return False
+
+
+@dataclass
+class LiveStack:
+    prometheus: str  # base URL
+
+    def query(self, expr: str) -> dict[str, Any]:
+        """The API's answer to an instant query (errors come back as data, not raised)."""
+        url = f"{self.prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        try:
+            answer: dict[str, Any] = _get(url)
+        except urllib.error.HTTPError as exc:  # 400/422: a bad query, with the reason in the body
+            with exc:
+                answer = json.loads(exc.read())
+        return answer
+
+
+def _exporter_config(
+    cache: RedisServer,
+    sentinel: RedisSentinelSetup,
+    cluster: RedisCluster,
+    pg: PostgresServer,
+    replica: PostgresServer,
+    bouncer: PgBouncer,
+    https: HttpsServer,
+    nsd: NsdServer,
+    lago: FakeLago,
+    postmark: FakePostmark,
+    statuspage: FakeStatuspage,
+) -> str:
+    return f"""\
+redis:
+  - name: cache
+    url: {cache.url}
+    key_patterns:
+      - name: sessions
+        pattern: "session:*"
+  - name: primary
+    url: {sentinel.primary.url}
+  - name: replica
+    url: {sentinel.replica.url}
+  - name: sentinel
+    url: {sentinel.sentinel.url}
+  - name: cluster
+    url: {cluster.url}
+postgres:
+  - name: main
+    dsn: {pg.dsn("monitor", "appdb", MONITOR_PASSWORD)}
+  - name: standby
+    dsn: {replica.dsn("monitor", "appdb", MONITOR_PASSWORD)}
+pgbouncer:
+  - name: bouncer
+    dsn: {bouncer.dsn}
+http_probes:
+  - name: site
+    url: {https.url("/ok", "valid")}
+    tls:
+      ca_file: {https.ca_file}
+dns_resolver:
+  nameservers: [{LOOPBACK}]
+  port: {nsd.port}
+  timeout: 1s
+email_domains:
+  - domain: shop.test
+    dkim_selectors: [s1]
+lago:
+  - name: billing
+    url: {lago.url}
+    api_key: {LAGO_KEY}
+postmark:
+  - name: mail
+    url: {postmark.url}
+    server_token: {POSTMARK_TOKEN}
+statuspages:
+  - name: postmark-status
+    url: {statuspage.url}
+"""
+
+
+def _prometheus_config(exporter_port: int, node_port: int) -> str:
+    rule_files = [
+        str(p)
+        for p in (RULES_GENERATED / "prometheus_rules.yaml", RULES_GENERATED / "prometheus_alerts.yaml")
+        if p.exists()
+    ]
+    return json.dumps(
+        {
+            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+            "rule_files": rule_files,
+            # job names as config.libsonnet's selectors expect them (exporterSelector, node.selector)
+            "scrape_configs": [
+                {"job_name": "stack-exporter", "static_configs": [{"targets": [f"{LOOPBACK}:{exporter_port}"]}]},
+                {"job_name": "node", "static_configs": [{"targets": [f"{LOOPBACK}:{node_port}"]}]},
+            ],
+        }
+    )
+
+
+def _start(stack: ExitStack, args: list[str], log: Path, port: int, what: str) -> None:
+    process = Process(args, log)
+    process.start()
+    stack.callback(process.stop)
+    try:
+        wait_for_port(LOOPBACK, port, timeout=20)
+    except TimeoutError as exc:
+        raise AssertionError(f"{what} did not start:\n{process.log_tail()}") from exc
+
+
+@pytest.fixture(scope="module")
+def live(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_sentinel: RedisSentinelSetup,
+    redis_cluster: RedisCluster,
+    https_server: HttpsServer,
+    nsd_factory: Callable[..., NsdServer],
+) -> Iterator[LiveStack]:
+    tmp = tmp_path_factory.mktemp("dashboards-live")
+    nsd = nsd_factory(_zone(tmp))
+    lago, postmark, statuspage = FakeLago(LAGO_KEY), FakePostmark(POSTMARK_TOKEN), FakeStatuspage()
+    with ExitStack() as stack:
+        stack.enter_context(_FakeApis([lago, postmark, statuspage]))
+        cache = stack.enter_context(RedisServer(tmp / "redis-cache"))
+        with cache.client() as r:
+            # a limit, keys in a group, hits and misses: the memory, hit-ratio and key panels have something to show
+            r.config_set("maxmemory", 64 * 1024 * 1024)
+            r.mset({f"session:{i}": "x" for i in range(20)})
+            for i in range(30):
+                r.get(f"session:{i}")
+        base = stack.enter_context(_base("stack-dash-pg-"))
+        pg = stack.enter_context(PostgresServer(base))
+        pg.setup_roles()
+        replica = stack.enter_context(PostgresServer(base, primary=pg, name="replica"))
+        wait_replica_caught_up(PgReplication(pg, replica))
+        # a slot nobody uses, reserving WAL at once: the slot panel's subject
+        pg.query("SELECT pg_create_physical_replication_slot('dashboards_test', true)")
+        bouncer = stack.enter_context(PgBouncer(base, pg))
+
+        config = tmp / "exporter.yaml"
+        config.write_text(
+            _exporter_config(
+                cache,
+                redis_sentinel,
+                redis_cluster,
+                pg,
+                replica,
+                bouncer,
+                https_server,
+                nsd,
+                lago,
+                postmark,
+                statuspage,
+            )
+        )
+        exporter_port, node_port, prom_port = free_port(), free_port(), free_port()
+        listen = f"{LOOPBACK}:{exporter_port}"
+        # a 1 s scrape leaves 0.8 s to collect; the default offset (0.5 s) is meant for 10 s scrapes
+        exporter_args = [str(STACK_EXPORTER), "--config.file", str(config), "--web.listen-address", listen,
+                         "--scrape.timeout-offset", "0.2"]  # fmt: skip
+        _start(stack, exporter_args, tmp / "exporter.log", exporter_port, "stack-exporter")
+        _start(
+            stack,
+            [NODE_EXPORTER, f"--web.listen-address={LOOPBACK}:{node_port}"],
+            tmp / "node.log",
+            node_port,
+            "node_exporter",
+        )
+        prom_config = tmp / "prometheus.yml"
+        prom_config.write_text(_prometheus_config(exporter_port, node_port))
+        _start(stack, [PROMETHEUS, f"--config.file={prom_config}", f"--storage.tsdb.path={tmp / 'tsdb'}",
+                       f"--web.listen-address={LOOPBACK}:{prom_port}", "--log.level=warn"],
+               tmp / "prometheus.log", prom_port, "prometheus")  # fmt: skip
+
+        live = LiveStack(f"http://{LOOPBACK}:{prom_port}")
+        wait_until(lambda: _ready(live.prometheus), 30, interval=0.2, message="Prometheus is ready", ignore=(OSError,))
+
+        def scraped_enough() -> bool:
+            for job in ("stack-exporter", "node"):
+                answer = live.query(f'count_over_time(up{{job="{job}"}}[1m]) >= {SCRAPES} and up{{job="{job}"}} == 1')
+                if not answer["data"]["result"]:
+                    return False
+            return True
+
+        wait_until(scraped_enough, 60, interval=0.5, message=f"{SCRAPES} successful scrapes of both jobs")
+        yield live
+
+
+def _expected_empty(panel: Panel, expr: str) -> bool:
+    allowed = NO_DATA_OK.get((panel.dashboard, panel.title))
+    return allowed is not None and (allowed[1] is None or allowed[1] in expr)
+
+
+def test_every_panel_query_runs_and_returns_data(live: LiveStack) -> None:
+    errors, empty, unexpected_data = [], [], []
+    for panel in all_panels():
+        for raw in panel.exprs:
+            expr = substitute(raw)
+            answer = live.query(expr)
+            if answer.get("status") != "success":
+                errors.append(f"{panel}: {answer.get('error')}\n    {expr}")
+                continue
+            has_data = bool(answer["data"]["result"])
+            if not has_data and not _expected_empty(panel, expr):
+                empty.append(f"{panel}: no data\n    {expr}")
+            if has_data and _expected_empty(panel, expr) and NO_DATA_OK[(panel.dashboard, panel.title)][1] is None:
+                unexpected_data.append(f"{panel}: has data now, drop it from NO_DATA_OK")
+    assert not errors, "queries failed:\n" + "\n".join(errors)
+    assert not empty, "panels without data:\n" + "\n".join(empty)
+    assert not unexpected_data, "\n".join(unexpected_data)
+
+
+def _app_recorded_names() -> set[str]:
+    """Series recorded from the app's own metrics: empty here, as no app is scraped."""
+    rules = RULES_GENERATED / "prometheus_rules.yaml"
+    if not rules.exists():
+        return set()
+    groups = yaml.safe_load(rules.read_text())["groups"]
+    return {r["record"] for g in groups if ".app." in g["name"] for r in g["rules"]}
+
+
+def test_every_metric_a_panel_uses_exists(live: LiveStack) -> None:
+    present = set(_get(f"{live.prometheus}/api/v1/label/__name__/values")["data"])
+    referenced: dict[str, set[str]] = {}
+    for panel in all_panels():
+        for expr in panel.exprs:
+            for name in metric_names(expr):
+                referenced.setdefault(name, set()).add(str(panel))
+    app_recorded = _app_recorded_names()
+    missing = {
+        n: sorted(p)
+        for n, p in referenced.items()
+        if n not in present and n not in NOT_EMITTED_OK and n not in app_recorded
+    }
+    assert not missing, "panels use metrics nothing emits:\n" + "\n".join(
+        f"{n}: {p}" for n, p in sorted(missing.items())
+    )
+    # the allowances must stay true: once a collector emits the metric, drop it from the list
+    assert not (set(NOT_EMITTED_OK) & present), (
+        f"now emitted, drop from NOT_EMITTED_OK: {set(NOT_EMITTED_OK) & present}"
+    )
+
+
+def test_query_failures_are_reported(live: LiveStack) -> None:
+    # the check above can fail: a broken expression comes back as an error, not as "no data"
+    answer = live.query("rate(up[")
+    assert answer["status"] == "error"
+    assert not live.query('redis_up{target="no-such-target"}')["data"]["result"]
