@@ -335,6 +335,9 @@ class PostgresCollector(Collector[PostgresTarget]):
         self._sizes: dict[str, float] = {}
         self._sizes_at = -1e18
         self._texts: dict[str, str] = {}
+        # pg_stat_statements' version and the server's, from the last scrape: lets the
+        # statements query start alongside the core one instead of after it
+        self._statements_seen: tuple[str, int] | None = None
         self._errors: dict[str, int] = {}
         self._custom_cache: dict[str, _CustomResult] = {}
         queries = config.custom_queries
@@ -430,12 +433,20 @@ class PostgresCollector(Collector[PostgresTarget]):
 
     async def collect(self) -> list[Metric]:
         sizes_due = time.monotonic() - self._sizes_at >= SIZE_REFRESH_SECONDS
+        seen = self._statements_seen if self.config.statements_limit > 0 else None
+        # on a second pooled connection, so the server runs both queries at once
+        early = asyncio.create_task(self._statements(*seen)) if seen else None
         try:
             core = await self._fetch_core(sizes_due)
         except asyncpg.PostgresError as exc:
+            await _cancel(early)
             raise CollectError(f"query failed: {_describe_error(exc)}") from None
         except (OSError, asyncpg.exceptions.InterfaceError, asyncpg.exceptions.ClientConfigurationError) as exc:
+            await _cancel(early)
             raise CollectError(f"cannot connect to {self.describe()}: {_describe_error(exc)}") from None
+        except BaseException:
+            await _cancel(early)
+            raise
         if sizes_due:
             self._sizes = {
                 d["datname"]: float(d["size_bytes"])
@@ -445,8 +456,16 @@ class PostgresCollector(Collector[PostgresTarget]):
             self._sizes_at = time.monotonic()
 
         extra: list[Any] = []
-        if core.get("statements_ext") and self.config.statements_limit > 0:
-            extra.append(self._statements(str(core["statements_ext"]), core["version_num"]))
+        now_seen = (str(core["statements_ext"]), int(core["version_num"])) if core.get("statements_ext") else None
+        if now_seen and self.config.statements_limit > 0:
+            if early is not None and now_seen == seen:
+                extra.append(early)
+            else:
+                await _cancel(early)
+                extra.append(self._statements(*now_seen))
+        else:
+            await _cancel(early)
+        self._statements_seen = now_seen
         if self._queries:
             extra.append(self._custom(core["version_num"]))
         for datname in self._extra_databases(core):
@@ -983,6 +1002,12 @@ def _custom_families(q: CustomQuery, records: Sequence[asyncpg.Record]) -> list[
                 raise _RowError(f"column {col} is {type(raw).__name__}, not a number")
             fam.add_metric(list(lv), value)
     return list(fams.values())
+
+
+async def _cancel(task: asyncio.Task[Any] | None) -> None:
+    if task is not None and not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def _describe_error(exc: BaseException) -> str:
