@@ -477,6 +477,7 @@ class ApiCollector(Collector[C]):
         super().__init__(config, ctx)
         self.http = HttpClient(ctx, collector=self.kind, provider=self.provider, max_body_bytes=self.max_body_bytes)
         self._last_good: list[Metric] | None = None
+        self._last_good_at: float | None = None
 
     @property
     def refresh_interval(self) -> float:
@@ -505,8 +506,13 @@ class ApiCollector(Collector[C]):
                     # a 429 is an answer: the service is up even though we have nothing else yet
                     served = self.answered()
                 note = "; serving the last good result" if self._last_good is not None else ""
-                raise CollectError(f"{exc}{note}", partial=[*(served or []), *self.http.families()]) from None
+                raise CollectError(
+                    f"{exc}{note}",
+                    partial=[*(served or []), *self.http.families()],
+                    data_from=self._last_good_at if self._last_good is not None else None,
+                ) from None
             except CollectError as exc:
                 raise CollectError(str(exc), partial=[*exc.partial, *self.http.families()]) from None
         self._last_good = families
+        self._last_good_at = time.time()
         return [*families, *self.http.families()]

@@ -47,6 +47,7 @@ class Result:
     duration: float  # seconds the collection took
     finished_at: float  # wall-clock time.time() when it ended
     error: str | None = None
+    data_from: float | None = None  # when the served data was collected, if earlier than finished_at
 
 
 class TargetRunner:
@@ -106,6 +107,7 @@ class TargetRunner:
     async def _run(self, timeout: float) -> Result:
         start = time.perf_counter()
         error: str | None = None
+        data_from: float | None = None
         try:
             COLLECT_DEADLINE.set(asyncio.get_running_loop().time() + timeout)
             async with asyncio.timeout(timeout):
@@ -113,6 +115,7 @@ class TargetRunner:
         except CollectError as exc:
             families = exc.partial or self.collector.down()
             error = str(exc)
+            data_from = exc.data_from
         except TimeoutError:
             families = self.collector.down()
             error = f"timed out after {timeout:.3g}s"
@@ -130,7 +133,9 @@ class TargetRunner:
             self.failures_total += 1
             error = self._redactor.redact(error)
             log.warning("collection failed", extra={"kv": {**self._kv(), "err": error}})
-        return Result(families, success=error is None, duration=duration, finished_at=now, error=error)
+        return Result(
+            families, success=error is None, duration=duration, finished_at=now, error=error, data_from=data_from
+        )
 
     def _kv(self) -> dict[str, str]:
         return {"collector": self.kind, "target": self.name}
@@ -268,8 +273,8 @@ class Engine:
         )
         age = GaugeMetricFamily(
             "stack_exporter_collector_cache_age_seconds",
-            "Age of the result served for the target: 0 when collected for this scrape,"
-            " larger for sources with a minimum refresh interval.",
+            "Age of the data served for the target: 0 when collected for this scrape, larger for"
+            " sources with a minimum refresh interval or serving their last good result while rate-limited.",
             labels=labels,
         )
         failures = CounterMetricFamily(
@@ -282,7 +287,7 @@ class Engine:
             lv = [runner.kind, runner.name]
             success.add_metric(lv, 1.0 if res.success else 0.0)
             duration.add_metric(lv, res.duration)
-            age.add_metric(lv, max(0.0, now - res.finished_at))
+            age.add_metric(lv, max(0.0, now - (res.data_from or res.finished_at)))
             if runner.last_success_at is not None:
                 last_ok.add_metric(lv, runner.last_success_at)
             failures.add_metric(lv, float(runner.failures_total))

@@ -19,7 +19,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from tests.helpers import exporter, promtool_check, scrape, value, values
+from tests.helpers import exporter, promtool_check, reference_problems, scrape, value, values
 from tests.servers.common import free_port, port_is_open, wait_until
 from tests.servers.redis import REDIS_PASSWORD, RedisServer
 
@@ -80,6 +80,13 @@ async def test_openmetrics_and_gzip_on_request(redis_server: RedisServer) -> Non
     assert b"redis_up" in gzip.decompress(raw)
     assert plain.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     assert "Content-Encoding" not in plain.headers
+
+
+async def test_self_metrics_match_their_reference(redis_server: RedisServer) -> None:
+    async with exporter(f"redis:\n  - name: r\n    url: {redis_server.url}\n") as http:
+        text = await scrape(http)
+    problems = reference_problems("exporter", text, prefixes=("stack_exporter_", "process_"))
+    assert not problems, "\n".join(problems)
 
 
 async def test_failing_target_never_blanks_the_scrape(redis_server: RedisServer) -> None:

@@ -51,9 +51,12 @@ def time_left(default: float = 10.0) -> float:
 class CollectError(Exception):
     """A collection failed with a message fit for logs (no secrets, no traceback)."""
 
-    def __init__(self, message: str, partial: Sequence[Metric] = ()) -> None:
+    def __init__(self, message: str, partial: Sequence[Metric] = (), *, data_from: float | None = None) -> None:
         super().__init__(message)
         self.partial = list(partial)
+        # wall-clock time the partial data was collected, when older than now (a
+        # rate-limited API serving its last good result): the cache age shows it
+        self.data_from = data_from
 
 
 class Context:

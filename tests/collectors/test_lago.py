@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -104,7 +106,11 @@ async def test_rate_limit_backs_off_and_serves_last_good(lago: FakeLago, caplog:
         assert customers is not None
         lago.faults["/api/v1/customers"] = Fault("ratelimit", seconds=30)
         before = sum(lago.calls.values())
+        await asyncio.sleep(0.5)
         limited = await scrape(client)
+        # the data served is the first scrape's, and its age says so
+        age = value(limited, "stack_exporter_collector_cache_age_seconds", target="billing")
+        assert age is not None and age >= 0.5
         after_429 = sum(lago.calls.values())
         assert lago.calls_to("/api/v1/customers") == 2  # the one that got 429; no retry of a 429
         # the last good values are still served, and the backoff is visible
