@@ -88,6 +88,29 @@ class ExporterSpec:
     env: Mapping[str, str] | None = None  # added to the harness's environment
 
 
+STACK_EXPORTER = str(Path(sys.prefix) / "bin" / "stack-exporter")
+
+
+def stack_exporter_spec(config: Path, port: int) -> ExporterSpec:
+    """Our exporter, as every scenario starts it: its config file, quiet logs."""
+    return ExporterSpec(
+        name="stack-exporter",
+        argv=[
+            STACK_EXPORTER,
+            "--config.file",
+            str(config),
+            "--web.listen-address",
+            f"127.0.0.1:{port}",
+            "--log.level",
+            "warn",
+        ],
+        port=port,
+        install_hint="install the project into the venv first: .venv/bin/pip install -e . "
+        "(or measure the reference alone with --reference-only)",
+        version_argv=[STACK_EXPORTER, "--version"],
+    )
+
+
 @dataclass(frozen=True)
 class Plan:
     """What a scenario's ``plan`` returns: the two exporters and how to start the backend."""

@@ -15,7 +15,6 @@ Options (``--set key=value``): ``scale=N`` (pgbench scale, default 10).
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,11 +22,10 @@ from typing import Any
 
 import psycopg
 
-from bench.harness import BenchEnv, BenchError, ExporterSpec, Plan, Scenario, log
+from bench.harness import BenchEnv, BenchError, ExporterSpec, Plan, Scenario, log, stack_exporter_spec
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 REFERENCE = "/usr/bin/prometheus-postgres-exporter"
-OURS = str(Path(sys.prefix) / "bin" / "stack-exporter")
 EXTRA_TABLES = 20
 
 CONFIG = """\
@@ -109,21 +107,7 @@ def plan(env: BenchEnv) -> Plan:
         }
 
     return Plan(
-        ours=ExporterSpec(
-            name="stack-exporter",
-            argv=[
-                OURS,
-                "--config.file",
-                str(config),
-                "--web.listen-address",
-                f"127.0.0.1:{ours_port}",
-                "--log.level",
-                "warn",
-            ],
-            port=ours_port,
-            install_hint="install the project into the venv first: .venv/bin/pip install -e .",
-            version_argv=[OURS, "--version"],
-        ),
+        ours=stack_exporter_spec(config, ours_port),
         theirs=ExporterSpec(
             name="postgres_exporter",
             argv=[REFERENCE, "--web.listen-address", f"127.0.0.1:{theirs_port}", "--log.level", "warn"],

@@ -17,20 +17,17 @@ Options (``--set key=value``):
 from __future__ import annotations
 
 import random
-import sys
 import time
 import uuid
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, cast
 
 import redis
 
-from bench.harness import BenchEnv, BenchError, ExporterSpec, Plan, Scenario, log
+from bench.harness import BenchEnv, BenchError, ExporterSpec, Plan, Scenario, log, stack_exporter_spec
 
 REDIS_SERVER = "/usr/bin/redis-server"
 REFERENCE = "/usr/bin/prometheus-redis-exporter"
-OURS = str(Path(sys.prefix) / "bin" / "stack-exporter")
 
 SESSIONS = 100_000
 USERS = 30_000
@@ -145,23 +142,7 @@ def plan(env: BenchEnv) -> Plan:
         }
 
     return Plan(
-        ours=ExporterSpec(
-            name="stack-exporter",
-            argv=[
-                OURS,
-                "--config.file",
-                str(config),
-                "--web.listen-address",
-                f"127.0.0.1:{ours_port}",
-                "--log.level",
-                "warn",
-            ],
-            port=ours_port,
-            ready_path="/-/ready",
-            install_hint="install the project into the venv first: .venv/bin/pip install -e . "
-            "(or measure the reference alone with --reference-only)",
-            version_argv=[OURS, "--version"],
-        ),
+        ours=stack_exporter_spec(config, ours_port),
         theirs=ExporterSpec(
             name="redis_exporter",
             argv=theirs_argv,

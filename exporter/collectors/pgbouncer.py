@@ -24,12 +24,13 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import psycopg
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from exporter.collectors.base import CollectError, Collector, Context
+from exporter.collectors.pg_dsn import check_dsn, dsn_password
 from exporter.config import Secret, TargetConfig
 from exporter.redact import url_without_userinfo
 
@@ -44,30 +45,14 @@ class PgBouncerTarget(TargetConfig):
     password: Secret | None = None
 
     def check(self) -> Iterable[tuple[str, str]]:
-        try:
-            parts = urlsplit(self.dsn)
-            port = parts.port
-        except ValueError as exc:
-            yield "dsn", f"invalid DSN: {exc}"
-            return
-        if parts.scheme not in ("postgres", "postgresql"):
-            yield "dsn", "must be a URL such as postgresql://stats@127.0.0.1:6432/pgbouncer"
-            return
-        if not parts.hostname and "host=" not in parts.query:
-            yield "dsn", "missing host, e.g. postgresql://stats@127.0.0.1:6432/pgbouncer"
-        if port is not None and not 0 < port < 65536:
-            yield "dsn", f"invalid port {port}"
-        if parts.path.lstrip("/") != "pgbouncer":
+        example = "postgresql://stats@127.0.0.1:6432/pgbouncer"
+        problems = list(check_dsn(self.dsn, self.password is not None, example))
+        yield from problems
+        if not problems and urlsplit(self.dsn).path.lstrip("/") != "pgbouncer":
             yield "dsn", "the database must be pgbouncer (the admin console), e.g. .../pgbouncer"
-        if parts.password and self.password is not None:
-            yield "password", "the DSN already has a password; set one or the other"
 
     def secret_values(self) -> list[str]:
-        try:
-            password = urlsplit(self.dsn).password
-        except ValueError:
-            return []
-        return [unquote(password)] if password else []
+        return dsn_password(self.dsn)
 
 
 COMMANDS = ("POOLS", "STATS", "DATABASES", "CONFIG", "LISTS")

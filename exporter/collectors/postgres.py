@@ -44,6 +44,7 @@ import asyncpg
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from exporter.collectors.base import CollectError, Collector, Context
+from exporter.collectors.pg_dsn import check_dsn, dsn_password
 from exporter.collectors.postgres_queries import CustomQuery, load_queries
 from exporter.config import Duration, Secret, TargetConfig
 from exporter.redact import url_without_userinfo
@@ -78,7 +79,7 @@ class PostgresTarget(TargetConfig):
     custom_queries: tuple[CustomQuery, ...] | None = field(default=None, init=False)
 
     def check(self) -> Iterable[tuple[str, str]]:
-        yield from _check_dsn(self.dsn, self.password is not None)
+        yield from check_dsn(self.dsn, self.password is not None)
         if self.databases and self.auto_discover:
             yield "databases", "set databases or auto_discover, not both"
         for i, db in enumerate(self.databases):
@@ -100,39 +101,13 @@ class PostgresTarget(TargetConfig):
             object.__setattr__(self, "custom_queries", queries)
 
     def secret_values(self) -> list[str]:
-        try:
-            password = urlsplit(self.dsn).password
-        except ValueError:
-            return []
-        return [unquote(password)] if password else []
+        return dsn_password(self.dsn)
 
     def dbname(self) -> str:
         parts = urlsplit(self.dsn)
         path = unquote(parts.path.lstrip("/"))
         params = dict(parse_qsl(parts.query))
         return params.get("dbname") or path or params.get("user") or unquote(parts.username or "") or "postgres"
-
-
-def _check_dsn(dsn: str, has_password: bool) -> Iterable[tuple[str, str]]:
-    try:
-        parts = urlsplit(dsn)
-        port = parts.port
-    except ValueError as exc:
-        yield "dsn", f"invalid DSN: {exc}"
-        return
-    if parts.scheme not in ("postgres", "postgresql"):
-        yield "dsn", "must be a URL such as postgresql://user@host:5432/dbname (key=value DSNs are not supported)"
-        return
-    params = dict(parse_qsl(parts.query))
-    if not parts.hostname and "host" not in params:
-        yield "dsn", "missing host, e.g. postgresql://user@127.0.0.1:5432/dbname"
-    if port is not None and not 0 < port < 65536:
-        yield "dsn", f"invalid port {port}"
-    if parts.password and has_password:
-        yield "password", "the DSN already has a password; set one or the other"
-    sslmode = params.get("sslmode")
-    if sslmode is not None and sslmode not in ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"):
-        yield "dsn", f"unknown sslmode {sslmode!r}"
 
 
 # --------------------------------------------------------------------------- SQL

@@ -22,7 +22,9 @@ from typing import Any
 from aiohttp import web
 
 FIXTURES = Path(
-    os.environ.get("STACK_EXPORTER_API_FIXTURES", Path(__file__).resolve().parents[3] / "shared/api-fixtures")
+    # a copy of ../shared/api-fixtures (README inside says where each body came from),
+    # vendored so a clone anywhere runs the suite; the variable points at another copy
+    os.environ.get("STACK_EXPORTER_API_FIXTURES", Path(__file__).resolve().parent / "api-fixtures")
 )
 
 
