@@ -8,6 +8,7 @@ import html
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
@@ -97,7 +98,7 @@ async def landing(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
     rows = []
     for runner in engine.runners.values():
-        probe_link = f"/probe?target={runner.name}&amp;collector={runner.kind}"
+        probe_link = f"/probe?{urlencode({'target': runner.name, 'collector': runner.kind})}"
         rows.append(
             "<tr>"
             f"<td>{html.escape(runner.kind)}</td>"

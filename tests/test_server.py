@@ -42,6 +42,7 @@ async def test_health_ready_and_landing_page(redis_with_password: RedisServer) -
     assert "secured" in page
     assert f"127.0.0.1:{redis_with_password.port}" in page
     assert "/metrics" in page
+    assert 'href="/probe?target=secured&amp;collector=redis"' in page
     assert REDIS_PASSWORD not in page
     assert REDIS_PASSWORD not in metrics
     assert value(metrics, "redis_up", target="secured") == 1
