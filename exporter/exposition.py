@@ -108,7 +108,12 @@ def _header(name: str, doc: str, typ: str, unit: str, openmetrics: bool) -> str:
 
 
 def _format(value: float) -> str:
-    """prometheus-client's floatToGoString, with a fast path for small whole numbers."""
-    if value.__class__ is float and value.is_integer() and -1e6 < value < 1e6:
-        return f"{value:.1f}"
+    """prometheus-client's floatToGoString, inlined for the common finite values."""
+    if value.__class__ is not float:
+        value = float(value)
+    text = repr(value)
+    # Go switches to exponent notation above 1e21 only for positive numbers with
+    # more than 6 digits before the dot; inf and nan need Go's spelling too
+    if text[-1] in "0123456789" and not (value > 0 and text.find(".") > 6):
+        return text
     return str(floatToGoString(value))  # type: ignore[no-untyped-call]

@@ -65,3 +65,19 @@ def test_type_clash_keeps_the_first() -> None:
     text = render_text([("t1", [a]), ("t2", [b])]).decode()
     assert 'x{target="t1"} 1.0' in text
     assert "t2" not in text
+
+
+def test_number_format_matches_prometheus_client() -> None:
+    import random
+
+    from prometheus_client.utils import floatToGoString
+
+    from exporter.exposition import _format
+
+    rng = random.Random(7)
+    values = [0.0, -0.0, 1.0, 5, 123456.0, 1234567.0, 1e21, 1e22, 1.5e-7, -1234567.0, 0.1, 2.0**53, 1e16]
+    values += [float("inf"), float("-inf"), float("nan")]
+    values += [rng.uniform(-1e9, 1e9) for _ in range(2000)]
+    values += [rng.random() * 10 ** rng.randint(-12, 25) for _ in range(2000)]
+    values += [float(rng.randint(0, 10**12)) for _ in range(2000)]
+    assert [v for v in values if _format(v) != floatToGoString(v)] == []

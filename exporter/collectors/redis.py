@@ -135,14 +135,34 @@ class RedisTarget(TargetConfig):
 
 def parse_info(text: str) -> dict[str, str]:
     """INFO text -> {field: raw value}; sub-records (db0, cmdstat_*) stay raw."""
-    info: dict[str, str] = {}
+    return parse_info_sections(text)[0]
+
+
+# Sections made of one record per line (db0:keys=1,..., cmdstat_get:calls=1,...); kept
+# apart so the per-record families never scan the few hundred plain fields.
+RECORD_SECTIONS = frozenset({"keyspace", "commandstats", "errorstats", "latencystats"})
+
+
+def parse_info_sections(text: str) -> tuple[dict[str, str], dict[str, list[tuple[str, str]]]]:
+    """INFO text -> (plain fields, {record section: [(key, raw record)]})."""
+    fields: dict[str, str] = {}
+    records: dict[str, list[tuple[str, str]]] = {}
+    target: list[tuple[str, str]] | None = None
     for line in text.splitlines():
-        if not line or line[0] == "#":
+        if not line:
+            continue
+        if line[0] == "#":
+            section = line[1:].strip().lower()
+            target = records.setdefault(section, []) if section in RECORD_SECTIONS else None
             continue
         key, sep, value = line.partition(":")
-        if sep:
-            info[key] = value
-    return info
+        if not sep:
+            continue
+        if target is not None:
+            target.append((key, value))
+        else:
+            fields[key] = value
+    return fields, records
 
 
 def parse_record(value: str) -> dict[str, str]:
@@ -446,15 +466,18 @@ def _table_families(table: Sequence[tuple[str, str, str, str, Any]], info: dict[
         if value is None:
             continue
         # built directly rather than through Gauge/CounterMetricFamily: this
-        # table makes ~100 single-sample families per scrape
-        if kind == "c":
-            family = Metric(name, doc, "counter")
-            family.samples.append(Sample(name + "_total", {}, value))
-        else:
-            family = Metric(name, doc, "gauge")
-            family.samples.append(Sample(name, {}, value))
-        out.append(family)
+        # table makes ~100 single-sample families per scrape, and its names are
+        # constants (promtool checks them in the tests), so skip re-validating
+        out.append(_family(name, doc, "counter" if kind == "c" else "gauge", value))
     return out
+
+
+def _family(name: str, doc: str, typ: str, value: float) -> Metric:
+    """A one-sample family from a constant, known-good name."""
+    family = Metric.__new__(Metric)
+    family.name, family.documentation, family.unit, family.type = name, doc, "", typ
+    family.samples = [Sample(name + "_total" if typ == "counter" else name, {}, value)]
+    return family
 
 
 # --------------------------------------------------------------------------- collector
@@ -548,7 +571,7 @@ class RedisCollector(Collector[RedisTarget]):
         raw_info = replies[0]
         if isinstance(raw_info, BaseException):
             raise CollectError(f"INFO failed: {_describe_error(raw_info)}")
-        info = parse_info(_text(raw_info))
+        info, records = parse_info_sections(_text(raw_info))
         mode = info.get("redis_mode", "standalone")
         if mode == "standalone" and info.get("cluster_enabled") == "1":
             mode = "cluster"
@@ -566,7 +589,7 @@ class RedisCollector(Collector[RedisTarget]):
                 value=ping,
             )
         )
-        families.extend(self._info_families(info, mode))
+        families.extend(self._info_families(info, records, mode))
         if mode == "sentinel":
             families.extend(await self._sentinel_families(info))
         else:
@@ -608,7 +631,9 @@ class RedisCollector(Collector[RedisTarget]):
                 raise reply
         return replies
 
-    def _info_families(self, info: dict[str, str], mode: str) -> list[Metric]:
+    def _info_families(
+        self, info: dict[str, str], records: dict[str, list[tuple[str, str]]], mode: str
+    ) -> list[Metric]:
         fams = _table_families(INFO_METRICS, info)
         labels = {
             "role": info.get("role", ""),
@@ -641,10 +666,10 @@ class RedisCollector(Collector[RedisTarget]):
                 [info.get("master_host", ""), info.get("master_port", ""), info.get("slave_read_only", "")], 1.0
             )
             fams.append(slave)
-        fams.extend(self._record_families(info))
+        fams.extend(self._record_families(info, records))
         return fams
 
-    def _record_families(self, info: dict[str, str]) -> list[Metric]:
+    def _record_families(self, info: dict[str, str], records: dict[str, list[tuple[str, str]]]) -> list[Metric]:
         """Families from INFO's sub-records: keyspace, replicas, commandstats, errorstats, latencystats."""
         db_keys = GaugeMetricFamily("redis_db_keys", "Keys in the database.", labels=["db"])
         db_exp = GaugeMetricFamily("redis_db_keys_expiring", "Keys with an expiry in the database.", labels=["db"])
@@ -672,31 +697,33 @@ class RedisCollector(Collector[RedisTarget]):
         )
         cmd_totals: dict[str, tuple[float, float]] = {}
         percentiles: dict[str, dict[str, str]] = {}
-        for key, value in info.items():
-            if key.startswith("db") and key[2:].isdigit():
-                rec = parse_record(value)
-                db_keys.add_metric([key], _num(rec.get("keys")) or 0.0)
-                db_exp.add_metric([key], _num(rec.get("expires")) or 0.0)
-                db_ttl.add_metric([key], (_num(rec.get("avg_ttl")) or 0.0) / 1000)
-            elif key.startswith("cmdstat_"):
-                rec = parse_record(value)
-                cmd = key[8:]
-                n = _num(rec.get("calls")) or 0.0
-                total = (_num(rec.get("usec")) or 0.0) / 1e6
-                calls.add_metric([cmd], n)
-                usec.add_metric([cmd], total)
-                rejected.add_metric([cmd], _num(rec.get("rejected_calls")) or 0.0)
-                failed.add_metric([cmd], _num(rec.get("failed_calls")) or 0.0)
-                cmd_totals[cmd] = (n, total)
-            elif key.startswith("errorstat_"):
-                errors.add_metric([key[10:]], _num(parse_record(value).get("count")) or 0.0)
-            elif key.startswith("slave") and key[5:].isdigit():
-                rec = parse_record(value)
-                lv = [rec.get("ip", ""), rec.get("port", ""), rec.get("state", "")]
-                lag.add_metric(lv, _num(rec.get("lag")) or 0.0)
-                offset.add_metric(lv, _num(rec.get("offset")) or 0.0)
-            elif key.startswith("latency_percentiles_usec_"):
-                percentiles[key[25:]] = parse_record(value)
+        for key, value in records.get("keyspace", ()):
+            rec = parse_record(value)
+            db_keys.add_metric([key], _num(rec.get("keys")) or 0.0)
+            db_exp.add_metric([key], _num(rec.get("expires")) or 0.0)
+            db_ttl.add_metric([key], (_num(rec.get("avg_ttl")) or 0.0) / 1000)
+        for key, value in records.get("commandstats", ()):
+            rec = parse_record(value)
+            cmd = key.removeprefix("cmdstat_")
+            n = _num(rec.get("calls")) or 0.0
+            total = (_num(rec.get("usec")) or 0.0) / 1e6
+            calls.add_metric([cmd], n)
+            usec.add_metric([cmd], total)
+            rejected.add_metric([cmd], _num(rec.get("rejected_calls")) or 0.0)
+            failed.add_metric([cmd], _num(rec.get("failed_calls")) or 0.0)
+            cmd_totals[cmd] = (n, total)
+        for key, value in records.get("errorstats", ()):
+            errors.add_metric([key.removeprefix("errorstat_")], _num(parse_record(value).get("count")) or 0.0)
+        for key, value in records.get("latencystats", ()):
+            percentiles[key.removeprefix("latency_percentiles_usec_")] = parse_record(value)
+        # replicas are slave0..slaveN among the plain replication fields
+        i = 0
+        while (replica := info.get(f"slave{i}")) is not None:
+            rec = parse_record(replica)
+            lv = [rec.get("ip", ""), rec.get("port", ""), rec.get("state", "")]
+            lag.add_metric(lv, _num(rec.get("lag")) or 0.0)
+            offset.add_metric(lv, _num(rec.get("offset")) or 0.0)
+            i += 1
         for cmd, recs in percentiles.items():
             for q, v in recs.items():
                 value_s = _num(v)
