@@ -8,6 +8,7 @@ dev extra), which renders the same output as the Debian `jsonnet` CLI.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -54,6 +55,41 @@ def render() -> dict[Path, str]:
     return {OUT / out: HEADER.format(src=src) + to_yaml(evaluate(RULES / src)) for src, out in ENTRY_POINTS.items()}
 
 
+FINGERPRINT = OUT / "FINGERPRINT"
+
+
+def version() -> str:
+    return (RULES / "VERSION").read_text().strip()
+
+
+def fingerprint(files: dict[Path, str]) -> str:
+    """A hash of what the rules do, the version string left out (it changes with them)."""
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(path.name.encode())
+        digest.update(files[path].replace(version(), "<version>").encode())
+    return digest.hexdigest()
+
+
+def version_problem(files: dict[Path, str]) -> str | None:
+    """Why the rendered rules cannot be written under the current version, if they cannot.
+
+    Every change that alters a rule must bump rules/VERSION and add a CHANGELOG entry:
+    the fingerprint of the rules is recorded with the version they were released as.
+    """
+    current = version()
+    if f"## [{current}]" not in (RULES / "CHANGELOG.md").read_text():
+        return f"rules/CHANGELOG.md has no '## [{current}]' entry for the version in rules/VERSION"
+    if FINGERPRINT.exists():
+        recorded_version, _, recorded_hash = FINGERPRINT.read_text().strip().partition(" ")
+        if recorded_version == current and recorded_hash != fingerprint(files):
+            return (
+                f"the rules changed but rules/VERSION is still {current}: bump it and add a "
+                "rules/CHANGELOG.md entry, then run make generate again"
+            )
+    return None
+
+
 def main() -> int:
     OUT.mkdir(exist_ok=True)
     try:
@@ -61,6 +97,11 @@ def main() -> int:
     except RuntimeError as exc:  # _jsonnet reports syntax and runtime errors this way
         print(f"generate-rules: {exc}", file=sys.stderr)
         return 1
+    problem = version_problem(files)
+    if problem is not None:
+        print(f"generate-rules: {problem}", file=sys.stderr)
+        return 1
+    files[FINGERPRINT] = f"{version()} {fingerprint(files)}\n"
     for path, text in files.items():
         if not path.exists() or path.read_text() != text:
             path.write_text(text)

@@ -11,3 +11,22 @@ def test_generated_files_are_fresh() -> None:
     extra = sorted({p.name for p in GENERATED.glob("*.yaml")} - {p.name for p in fresh})
     assert not stale, f"stale generated files {stale}: run `make generate`"
     assert not extra, f"generated files no entry point renders: {extra}"
+
+
+def test_the_fingerprint_records_these_rules_under_this_version() -> None:
+    gen = generator()
+    fresh = gen.render()
+    recorded = (GENERATED / "FINGERPRINT").read_text().split()
+    assert recorded == [gen.version(), gen.fingerprint(fresh)], "run `make generate` and commit the FINGERPRINT"
+    assert gen.version_problem(fresh) is None
+
+
+def test_a_rule_change_without_a_version_bump_is_refused() -> None:
+    gen = generator()
+    fresh = gen.render()
+    alerts = GENERATED / "prometheus_alerts.yaml"
+    changed = {**fresh, alerts: fresh[alerts].replace("for: 1m", "for: 2m", 1)}
+    assert changed[alerts] != fresh[alerts]
+    problem = gen.version_problem(changed)
+    assert problem is not None
+    assert "bump it" in problem
