@@ -9,7 +9,7 @@ from tests.fakes.lago import FakeLago
 from tests.fakes.resend import FakeResend
 from tests.fakes.ses import FakeSes
 from tests.fakes.statuspage import FakeStatuspage
-from tests.helpers import exporter, promtool_check, scrape, value
+from tests.helpers import exporter, promtool_check, reference_problems, scrape, value
 from tests.servers.directus import ADMIN_TOKEN, DirectusServer
 
 
@@ -54,3 +54,7 @@ async def test_all_service_apis_together(directus: DirectusServer) -> None:
     for s in [s for s in text.splitlines() if s.startswith("stack_exporter_collector_success{")]:
         assert s.endswith(" 1.0"), s
     assert promtool_check(text) == ""
+    # the reference tables of the sources without a test of their own for it
+    for source, prefix in (("lago", "lago_"), ("directus", "directus_"), ("statuspages", "statuspage_")):
+        problems = reference_problems(source, text, prefixes=(prefix, "stack_exporter_http_"))
+        assert not problems, "\n".join(problems)
