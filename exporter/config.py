@@ -391,8 +391,10 @@ class _Converter:
         if callable(check):
             try:
                 found = list(check())
-            except Exception:  # noqa: BLE001 - a check tripping over a placeholder
-                found = [] if failed else list(check())
+            except Exception as exc:  # noqa: BLE001 - a check tripping over a placeholder
+                # with placeholders in play the other problems say it all; otherwise say
+                # what broke rather than print a traceback
+                found = [] if failed else [("", f"cannot be checked: {type(exc).__name__}: {exc}")]
             for key, problem in found:
                 if key.split(".")[0].split("[")[0] in failed:
                     continue
