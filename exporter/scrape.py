@@ -16,7 +16,7 @@ import asyncio
 import logging
 import platform
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -321,34 +321,3 @@ class Engine:
         for kind, count in sorted(counts.items()):
             targets.add_metric([kind], float(count))
         return [build, reload_ok, reload_at, targets, *_PROCESS.collect()]
-
-
-def merge_target_families(per_target: Iterable[tuple[str | None, Sequence[Metric]]]) -> list[Metric]:
-    """One family per metric name across targets, each sample labelled ``target``.
-
-    The server writes the exposition without this copy (exporter/exposition.py);
-    this is the reference it is tested against.
-    """
-    merged: dict[str, Metric] = {}
-    for target, families in per_target:
-        for family in families:
-            out = merged.get(family.name)
-            if out is None:
-                out = Metric(family.name, family.documentation, family.type, family.unit)
-                merged[family.name] = out
-            elif out.type != family.type:
-                log.error(
-                    "metric type clash across targets; dropping",
-                    extra={"kv": {"metric": family.name, "target": target}},
-                )
-                continue
-            out.samples.extend(family.samples if target is None else _with_target(family.samples, target))
-    return list(merged.values())
-
-
-def _with_target(samples: Iterable[Any], target: str) -> Iterator[Any]:
-    for sample in samples:
-        labels = {"target": target}
-        labels.update(sample.labels)
-        labels["target"] = target
-        yield sample._replace(labels=labels)

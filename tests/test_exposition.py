@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -14,7 +16,23 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
 from exporter.exposition import render_text
-from exporter.scrape import merge_target_families
+
+
+def merge_target_families(per_target: Iterable[tuple[str | None, Sequence[Metric]]]) -> list[Metric]:
+    """The oracle: one merged family per name, samples labelled ``target``, as
+    prometheus-client's encoders need; render_text must write what they write from it."""
+    merged: dict[str, Metric] = {}
+    for target, families in per_target:
+        for family in families:
+            out = merged.get(family.name)
+            if out is None:
+                out = merged[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
+            elif out.type != family.type:
+                continue  # render_text keeps the first type too
+            for sample in family.samples:
+                labels = dict(sample.labels) if target is None else {**sample.labels, "target": target}
+                out.samples.append(sample._replace(labels=labels))
+    return list(merged.values())
 
 
 class _Registry:
