@@ -1,3 +1,3 @@
 """stack-exporter: one Prometheus exporter for a small SaaS stack."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -13,8 +13,12 @@ Conventions every section gets for free:
   literal ``$``.
 * Every field typed :class:`Secret` also accepts ``<field>_file``: the secret
   is read from that file (trailing newline stripped).  Secrets never print.
-* Every other ``*_file`` path (CA files, query files) is resolved against the
-  config file's directory.
+* Every other ``*_file`` path (CA files, client certificates, query files) is
+  resolved against the config file's directory and must be readable when the
+  config loads, so ``--check-config`` catches a wrong path instead of the first
+  scrape.
+* A duration is written with a unit (``500ms``, ``30s``, ``1m30s``); a bare
+  number other than 0 is an error, as in Prometheus's own config.
 * Unknown keys and duplicate keys are errors, with the allowed keys listed.
 """
 
@@ -24,6 +28,7 @@ import dataclasses
 import difflib
 import os
 import re
+import stat
 import types
 import typing
 from collections.abc import Iterable, Iterator, Mapping
@@ -42,6 +47,7 @@ __all__ = [
     "Secret",
     "TargetConfig",
     "default_config",
+    "file_problem",
     "load_config",
     "parse_config",
 ]
@@ -64,9 +70,18 @@ class ConfigError(Exception):
 
 
 class Duration(float):
-    """Seconds, written in config as Prometheus durations: ``500ms``, ``10s``, ``1m30s``."""
+    """Seconds, written in config as Prometheus durations: ``500ms``, ``10s``, ``1m30s``.
 
+    A bare number is rejected rather than read as seconds: the settings it would
+    most often meet mean something else by one (PostgreSQL's statement_timeout and
+    Redis's timeouts count milliseconds), so ``statement_timeout: 5000`` would
+    silently become 83 minutes. Prometheus rejects them too. Only 0, the same in
+    every unit, needs none.
+    """
+
+    EXPECTED = "expected a duration such as 30s or 1m30s"
     _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+    _NUMBER = re.compile(r"\d+(?:\.\d+)?")
     _UNITS: typing.ClassVar[dict[str, float]] = {
         "ms": 0.001,
         "s": 1.0,
@@ -78,6 +93,8 @@ class Duration(float):
     @classmethod
     def parse(cls, text: str) -> Duration:
         text = text.strip()
+        if cls._NUMBER.fullmatch(text):
+            return cls.from_number(float(text), repr(text))
         pos, total = 0, 0.0
         for match in cls._PART.finditer(text):
             if match.start() != pos:
@@ -85,8 +102,15 @@ class Duration(float):
             total += float(match.group(1)) * cls._UNITS[match.group(2)]
             pos = match.end()
         if pos != len(text) or not text:
-            raise ValueError(f"invalid duration {text!r} (use e.g. 500ms, 10s, 1m30s, 2h)")
+            raise ValueError(f"{cls.EXPECTED} (units ms, s, m, h, d), got {text!r}")
         return cls(total)
+
+    @classmethod
+    def from_number(cls, value: float, shown: str) -> Duration:
+        """A bare number (``shown`` as the config wrote it): only 0 is a duration."""
+        if value == 0:
+            return cls(0.0)
+        raise ValueError(f"{cls.EXPECTED}, got {shown} without a unit (for seconds write {value:g}s)")
 
     def __str__(self) -> str:
         return f"{float(self):g}s"
@@ -306,17 +330,15 @@ class _Converter:
             return self.convert_dataclass(tp, value, path)
         if tp is Duration:
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                self.fail(path, f"expected a duration such as 10s, got {_describe(value)}")
+                self.fail(path, f"{Duration.EXPECTED}, got {_describe(value)}")
                 return Duration(0)
-            if isinstance(value, str):
-                try:
+            try:
+                if isinstance(value, str):
                     return Duration.parse(value)
-                except ValueError as exc:
-                    self.fail(path, str(exc))
-                    return Duration(0)
-            if value < 0:
-                self.fail(path, "must not be negative")
-            return Duration(value)
+                return Duration.from_number(value, _describe(value))
+            except ValueError as exc:
+                self.fail(path, str(exc))
+                return Duration(0)
         if tp is Secret:
             if not isinstance(value, str):
                 self.fail(path, f"expected a string, got {_describe(value)} (quote it)")
@@ -374,6 +396,12 @@ class _Converter:
                 elif name.endswith("_file") and isinstance(kwargs[name], str) and kwargs[name]:
                     # file paths are relative to the config file, not to wherever the exporter starts
                     kwargs[name] = str(self.base_dir / kwargs[name])
+                    # and read when the config loads: a wrong path is a config error naming
+                    # the key, not a driver's error at the first scrape
+                    problem = file_problem(Path(kwargs[name]))
+                    if problem is not None:
+                        self.fail(key_path, problem)
+                        failed.add(name)
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 self.fail(key_path, "missing required key")
                 failed.add(name)
@@ -415,6 +443,21 @@ class _Converter:
         except UnicodeDecodeError:
             self.fail(path, f"{str(file)!r} is not UTF-8 text")
         return None
+
+
+def file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a file (``cannot read '/x': No such file or directory``), or None."""
+    try:
+        # O_NONBLOCK: a named pipe must not hang the config check waiting for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        return f"cannot read {str(path)!r}: {exc.strerror or exc}"
+    try:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            return f"cannot read {str(path)!r}: it is a directory"
+    finally:
+        os.close(fd)
+    return None
 
 
 def _is_secret(tp: Any) -> bool:

@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any
 
-from exporter.redact import Redactor
+from exporter.redact import Redactor, redact_fields
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
 _NAMES = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warn", logging.ERROR: "error"}
@@ -30,7 +30,9 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
     }
     kv = getattr(record, "kv", None)
     if isinstance(kv, dict):
-        fields.update(kv)
+        # a field named like a credential is masked whole, whatever its length; the
+        # formatter then masks URL passwords and known secrets in the whole line
+        fields.update(redact_fields(kv))
     if record.exc_info and record.levelno <= logging.DEBUG:
         fields["trace"] = logging.Formatter().formatException(record.exc_info)
     elif record.exc_info and record.exc_info[1] is not None:

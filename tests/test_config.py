@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import ConfigError, Duration, Secret, default_config, parse_config
+from exporter.config import Config, ConfigError, Duration, Secret, default_config, load_config, parse_config
 
 EXPORTER = [sys.executable, "-m", "exporter"]
 
@@ -86,10 +86,68 @@ def test_duration_parse(text: str, expected: float) -> None:
     assert Duration.parse(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "10", "s", "10x", "1m 30s", "-1s"])
+@pytest.mark.parametrize("text", ["", "10", "1.5", "s", "10x", "1m 30s", "-1s", "-5"])
 def test_duration_rejects(text: str) -> None:
-    with pytest.raises(ValueError, match="invalid duration"):
+    with pytest.raises(ValueError, match="expected a duration such as 30s or 1m30s"):
         Duration.parse(text)
+
+
+# Every Duration key, in every section, goes through the same conversion: a sample of
+# sections and nesting levels, each with a bare number.
+BARE_NUMBER_KEYS = {
+    "global.scrape_timeout": "global:\n  scrape_timeout: {v}\n",
+    "redis[0].scrape_timeout": "redis:\n  - {{name: a, url: 'redis://h/0', scrape_timeout: {v}}}\n",
+    "redis[0].key_pattern_refresh_interval": (
+        "redis:\n  - {{name: a, url: 'redis://h/0', key_pattern_refresh_interval: {v}}}\n"
+    ),
+    "postgres[0].statement_timeout": "postgres:\n  - {{name: p, dsn: 'postgresql://u@h/db', statement_timeout: {v}}}\n",
+    "lago[0].refresh_interval": (
+        "lago:\n  - {{name: l, url: 'https://lago.example', api_key: k, refresh_interval: {v}}}\n"
+    ),
+    "dns_resolver.timeout": "dns_resolver:\n  timeout: {v}\n",
+}
+
+
+@pytest.mark.parametrize("key", sorted(BARE_NUMBER_KEYS))
+@pytest.mark.parametrize(("written", "shown"), [("30", "a number (30)"), ("'30'", "'30'"), ("1.5", "a number (1.5)")])
+def test_a_bare_number_is_rejected_for_every_duration(key: str, written: str, shown: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(BARE_NUMBER_KEYS[key].format(v=written))
+    number = written.strip("'")
+    expected = (
+        f"{key}: expected a duration such as 30s or 1m30s, got {shown} without a unit (for seconds write {number}s)"
+    )
+    assert err.value.problems == [expected]
+
+
+def _read(config: Config, key: str) -> object:
+    section, _, name = key.partition(".")
+    if section == "global":
+        return getattr(config.global_, name)
+    if section in config.settings:
+        return getattr(config.settings[section], name)
+    return getattr(config.sources[section.split("[")[0]][0], name)
+
+
+@pytest.mark.parametrize("key", sorted(BARE_NUMBER_KEYS))
+def test_durations_with_a_unit_are_accepted(key: str) -> None:
+    for written, seconds in (("1m30s", 90.0), ("'90s'", 90.0), ("500ms", 0.5)):
+        assert _read(parse_config(BARE_NUMBER_KEYS[key].format(v=written)), key) == seconds, written
+
+
+@pytest.mark.parametrize("written", ["0", "'0'", "0s"])
+def test_zero_needs_no_unit(written: str) -> None:
+    key = "lago[0].refresh_interval"  # 0 turns the cache off, so 0 is a valid value here
+    assert _read(parse_config(BARE_NUMBER_KEYS[key].format(v=written)), key) == 0.0
+
+
+def test_a_bare_number_from_the_environment_is_rejected_like_a_literal() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config("global:\n  scrape_timeout: ${TIMEOUT}\n", env={"TIMEOUT": "30"})
+    assert err.value.problems == [
+        "global.scrape_timeout: expected a duration such as 30s or 1m30s, got '30' without a unit"
+        " (for seconds write 30s)"
+    ]
 
 
 def test_every_problem_is_reported_at_once_with_key_paths(tmp_path: Path) -> None:
@@ -188,7 +246,9 @@ def test_type_errors_name_the_expected_type() -> None:
     with pytest.raises(ConfigError) as err:
         parse_config("global:\n  scrape_timeout: fast\nredis:\n  - name: 7\n    url: [a]\n")
     problems = err.value.problems
-    assert "global.scrape_timeout: invalid duration 'fast' (use e.g. 500ms, 10s, 1m30s, 2h)" in problems
+    assert (
+        "global.scrape_timeout: expected a duration such as 30s or 1m30s (units ms, s, m, h, d), got 'fast'" in problems
+    )
     assert "redis[0].name: expected a string, got a number (7) (quote it)" in problems
     assert "redis[0].url: expected a string, got a list" in problems
 
@@ -234,3 +294,106 @@ def test_disabled_collector_drops_its_section(tmp_path: Path) -> None:
     proc = check_config(path, "--no-collector.redis")
     assert proc.returncode == 0
     assert "OK (0 targets)" in proc.stdout
+
+
+# --------------------------------------------------------------------------- file paths
+
+
+def test_unreadable_redis_tls_files_are_config_errors_naming_the_key(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("not checked for content, only readability")
+    path = write(
+        tmp_path,
+        """
+        redis:
+          - name: a
+            url: rediss://127.0.0.1:6380/0
+            tls: {ca_file: ca.pem, cert_file: missing-cert.pem, key_file: /nonexistent/dir/client.key}
+          - name: b
+            url: rediss://127.0.0.1:6380/0
+            tls: {ca_file: certs}
+        """,
+    )
+    (tmp_path / "certs").mkdir()
+    proc = check_config(path)
+    assert proc.returncode == 1
+    err = proc.stderr
+    assert f"redis[0].tls.cert_file: cannot read '{tmp_path / 'missing-cert.pem'}': No such file or directory" in err
+    assert "redis[0].tls.key_file: cannot read '/nonexistent/dir/client.key': No such file or directory" in err
+    assert f"redis[1].tls.ca_file: cannot read '{tmp_path / 'certs'}': it is a directory" in err
+    assert "redis[0].tls.ca_file" not in err  # the readable one passes
+    assert "Traceback" not in err and "socket" not in err
+    assert err.startswith(f"{path}: 3 problems")
+
+
+def test_every_file_path_field_is_checked_the_same_way(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        http_probes:
+          - {name: web, url: "https://example.com/", tls: {ca_file: nope.pem}}
+        postgres:
+          - name: main
+            dsn: postgresql://u@127.0.0.1/db?sslmode=verify-full&sslrootcert=/nonexistent/root.crt
+            custom_queries_file: no-queries.yaml
+        """,
+    )
+    proc = check_config(path)
+    assert proc.returncode == 1
+    err = proc.stderr
+    assert f"http_probes[0].tls.ca_file: cannot read '{tmp_path / 'nope.pem'}': No such file or directory" in err
+    assert f"postgres[0].custom_queries_file: cannot read '{tmp_path / 'no-queries.yaml'}'" in err
+    assert "postgres[0].dsn: sslrootcert: cannot read '/nonexistent/root.crt': No such file or directory" in err
+    assert "Traceback" not in err
+
+
+def test_unreadable_file_for_the_process(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root reads any file whatever its mode")
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    ca.chmod(0)
+    with pytest.raises(ConfigError) as err:
+        parse_config("redis:\n  - {name: a, url: 'rediss://h/0', tls: {ca_file: ca.pem}}\n", base_dir=tmp_path)
+    assert err.value.problems == [f"redis[0].tls.ca_file: cannot read '{ca}': Permission denied"]
+
+
+def test_relative_custom_queries_file_is_resolved_against_the_config_file(tmp_path: Path) -> None:
+    conf_dir = tmp_path / "etc"
+    conf_dir.mkdir()
+    (conf_dir / "queries.yaml").write_text(
+        "pg_one:\n  query: SELECT 1 AS v\n  metrics:\n    - v: {usage: GAUGE, description: One.}\n"
+    )
+    path = write(conf_dir, "postgres:\n  - {name: p, dsn: 'postgresql://u@h/db', custom_queries_file: queries.yaml}\n")
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    cwd = Path.cwd()
+    os.chdir(elsewhere)  # no queries.yaml here: only the config file's directory has one
+    try:
+        config = load_config("../etc/config.yml")
+    finally:
+        os.chdir(cwd)
+    (target,) = config.sources["postgres"]
+    assert target.custom_queries_file == str(conf_dir.resolve() / "queries.yaml")  # type: ignore[attr-defined]
+    assert [q.name for q in target.custom_queries] == ["pg_one"]  # type: ignore[attr-defined]
+    # and --check-config, started from another directory, agrees
+    proc = subprocess.run(
+        [*EXPORTER, "--config.file", str(path), "--check-config"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=elsewhere,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_docs_and_example_agree_on_where_a_relative_custom_queries_file_is() -> None:
+    root = Path(__file__).resolve().parent.parent
+    for doc in (root / "docs" / "postgres.md", root / "examples" / "config.yml"):
+        lines = [line for line in doc.read_text().splitlines() if "custom_queries_file:" in line]
+        comments = [line.split("#", 1)[1] for line in lines if "#" in line]
+        assert comments, f"{doc.name} no longer says where a relative custom_queries_file is"
+        for comment in comments:
+            assert "working directory" not in comment, f"{doc.name}: {comment}"
+            assert "config file" in comment or "this file" in comment, f"{doc.name}: {comment}"

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
+import pytest
 import redis.asyncio as aioredis
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from exporter.collectors.base import CollectError, Collector, Context
 from exporter.collectors.redis import RedisTarget
+from exporter.config import parse_config
 from exporter.redact import Redactor
 from exporter.scrape import TargetRunner
 from tests.servers.redis import RedisServer
@@ -114,3 +117,40 @@ async def test_a_slow_collection_is_cut_at_the_deadline(redis_fresh: RedisServer
     assert elapsed < 1.0
     assert [f.name for f in result.families] == ["ping_up"]
     assert result.families[0].samples[0].value == 0
+
+
+class EchoingCollector(PingCollector):
+    """Fails with a message that echoes its URL, as some drivers' errors do."""
+
+    def __init__(self, config: RedisTarget, ctx: Context, extra: str) -> None:
+        super().__init__(config, ctx, interval=0)
+        self.extra = extra
+
+    async def collect(self) -> list[Metric]:
+        pong = await self.client.ping()
+        raise CollectError(f"redis at {self.config.url} answered {pong!r}; exporter gave up. {self.extra}")
+
+
+@pytest.mark.parametrize("password", ["x", "red"])
+async def test_collection_errors_mask_a_short_password_only_where_it_is_one(tmp_path: Path, password: str) -> None:
+    long_key = "a-long-api-key-0123456789"  # any secret of 8 or more is masked anywhere
+    with RedisServer(tmp_path / "r", password=password) as server:
+        url = server.url.replace("redis://", f"redis://:{password}@")
+        # target u is never scraped: it only puts a long secret into the config
+        second = f"  - name: u\n    url: {server.url}\n    password: {long_key}\n"
+        config = parse_config(f"redis:\n  - name: t\n    url: {url}\n{second}")
+        target = config.sources["redis"][0]
+        assert isinstance(target, RedisTarget)
+        extra = f"password={password} token: {long_key}; key was {long_key}."
+        collector = EchoingCollector(target, Context(), extra)
+        run = TargetRunner("redis", target, collector, Redactor(config.secrets()))
+        try:
+            result = await run.scrape(5)
+        finally:
+            await run.close()
+    assert not result.success and result.error is not None
+    expected = (
+        f"redis at redis://:<redacted>@127.0.0.1:{server.port}/0 answered True; exporter gave up."
+        " password=<redacted> token: <redacted>; key was <redacted>."
+    )
+    assert result.error == expected

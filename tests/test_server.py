@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import json
+import logging
 import os
+import re
 import signal
 import ssl
 import subprocess
@@ -19,6 +22,9 @@ from pathlib import Path
 import bcrypt
 import pytest
 
+from exporter.config import parse_config
+from exporter.log import JSONFormatter, LogfmtFormatter
+from exporter.redact import Redactor
 from tests.helpers import exporter, promtool_check, reference_problems, scrape, value, values
 from tests.servers.common import free_port, port_is_open, wait_until
 from tests.servers.redis import REDIS_PASSWORD, RedisServer
@@ -250,6 +256,68 @@ def test_secrets_never_reach_metrics_pages_or_logs(tmp_path: Path, redis_with_pa
     for blob in (metrics, landing, probe, log):
         assert REDIS_PASSWORD not in blob  # ... without either secret
         assert wrong not in blob
+
+
+@pytest.mark.parametrize("password", ["x", "red"])
+def test_a_short_password_leaves_the_words_around_it_whole(tmp_path: Path, password: str) -> None:
+    # "x" is in "exporter", "red" in "redis": substring masking of a short secret
+    # garbled every line and page; now only its own appearances are masked.
+    with RedisServer(tmp_path / "r", password=password) as server:
+        dead = free_port()
+        config = f"""
+        redis:
+          - name: in-url
+            url: redis://:{password}@127.0.0.1:{server.port}/0
+          - name: in-field
+            url: {server.url}
+            password: {password}
+          - name: down
+            url: redis://:{password}@127.0.0.1:{dead}/0
+        """
+        with running(tmp_path, config, "--log.level", "debug") as exp:
+            metrics = exp.get("/metrics")
+            landing = exp.get("/")
+    assert value(metrics, "redis_up", target="in-url") == 1
+    assert value(metrics, "redis_up", target="in-field") == 1
+    assert value(metrics, "redis_up", target="down") == 0
+    log = exp.log()
+    assert "collection failed" in log and "target=down" in log
+    assert "logger=exporter.scrape" in log and "collector=redis" in log
+    assert "<td>redis</td>" in landing
+    for blob in (metrics, landing, log):
+        assert not re.search(r"\w<redacted>|<redacted>\w", blob), blob
+        assert f":{password}@" not in blob
+
+
+@pytest.mark.parametrize("fmt", ["logfmt", "json"])
+@pytest.mark.parametrize("password", ["x", "red"])
+def test_log_lines_mask_passwords_by_field_and_url(password: str, fmt: str) -> None:
+    long_key = "api-key-long-enough-0123"
+    config = parse_config(
+        f"redis:\n  - {{name: r, url: 'redis://:{password}@127.0.0.1:6379/0'}}\n"
+        f"lago:\n  - {{name: l, url: 'https://lago.example', api_key: {long_key}}}\n"
+    )
+    redactor = Redactor(config.secrets())
+    formatter = JSONFormatter(redactor) if fmt == "json" else LogfmtFormatter(redactor)
+    record = logging.LogRecord("exporter.collectors.redis", logging.WARNING, __file__, 1, "redis said no", (), None)
+    record.kv = {
+        "target": "r",
+        "err": f"connecting to redis://default:{password}@127.0.0.1:6379/0 with password={password} failed",
+        "password": password,
+        "api_key": long_key,
+        "detail": f"exporter sent {long_key} to lago",
+    }
+    line = formatter.format(record)
+    fields = json.loads(line) if fmt == "json" else dict(re.findall(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)', line))
+    unquoted = {k: v.strip('"') if fmt == "logfmt" else v for k, v in fields.items()}
+    assert unquoted["logger"] == "exporter.collectors.redis"
+    assert unquoted["msg"] == "redis said no"
+    assert unquoted["err"] == (
+        "connecting to redis://default:<redacted>@127.0.0.1:6379/0 with password=<redacted> failed"
+    )
+    assert unquoted["password"] == "<redacted>"
+    assert unquoted["api_key"] == "<redacted>"
+    assert unquoted["detail"] == "exporter sent <redacted> to lago"
 
 
 def test_json_logs(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ followed).  A sample of the exposition (target label added by the engine)::
     email_dns_spf_all_qualifier{target="example.com",qualifier="fail"} 1.0
     email_dns_spf_expected_include{target="example.com",include="_spf.google.com"} 1.0
     email_dns_dkim_valid{target="example.com",selector="s1"} 1.0
-    email_dns_dkim_key_bits{target="example.com",selector="s1"} 2048.0
+    email_dns_dkim_key_length{target="example.com",selector="s1"} 2048.0
     email_dns_dmarc_policy{target="example.com",policy="reject"} 1.0
     email_dns_mx_records{target="example.com"} 2.0
     email_dns_lookup_duration_seconds{target="example.com"} 0.012
@@ -766,9 +766,11 @@ class DnsAuthCollector(Collector[EmailDomain]):
         dk_type = GaugeMetricFamily(
             "email_dns_dkim_key_type", "State set: the selector's key type (k=).", labels=["selector", "key_type"]
         )
+        # Not "_bits": promtool's lint reads that suffix as a data size and asks for bytes,
+        # and a key length in bytes (256 for a 2048-bit key) would mislead.
         dk_bits = GaugeMetricFamily(
-            "email_dns_dkim_key_bits",
-            "Size of the selector's public key in bits (RSA modulus length; 256 for ed25519).",
+            "email_dns_dkim_key_length",
+            "Length of the selector's public key in bits (RSA modulus length; 256 for ed25519).",
             labels=dk_labels,
         )
         for selector, dk in r.dkim.items():

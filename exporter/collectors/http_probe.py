@@ -41,7 +41,6 @@ import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
@@ -111,11 +110,9 @@ class HttpProbe(TargetConfig):
         for header in self.headers:
             if not re.match(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", header):
                 yield f"headers.{header}", "invalid header name"
-        if self.tls is not None:
-            if parts.scheme != "https":
-                yield "tls", "tls settings need an https:// URL"
-            if self.tls.ca_file is not None and not Path(self.tls.ca_file).is_file():
-                yield "tls.ca_file", f"cannot read {self.tls.ca_file!r}"
+        # tls.ca_file is checked by the loader, as every *_file path
+        if self.tls is not None and parts.scheme != "https":
+            yield "tls", "tls settings need an https:// URL"
 
     def secret_values(self) -> list[str]:
         found = [v for k, v in self.headers.items() if _SECRET_HEADER_RE.search(k) and v]

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from exporter.config import file_problem
+
+# DSN parameters naming files the driver reads when it connects.
+_FILE_PARAMS = ("sslrootcert", "sslcert", "sslkey", "sslcrl")
 
 
 def check_dsn(
@@ -29,6 +35,14 @@ def check_dsn(
     sslmode = params.get("sslmode")
     if sslmode is not None and sslmode not in ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"):
         yield "dsn", f"unknown sslmode {sslmode!r}"
+    for key in _FILE_PARAMS:
+        value = params.get(key)
+        # relative paths stay relative to the working directory, as the driver reads them;
+        # "system" is libpq's name for the system CA store, not a file
+        if value and not (key == "sslrootcert" and value == "system"):
+            problem = file_problem(Path(value))
+            if problem is not None:
+                yield "dsn", f"{key}: {problem}"
 
 
 def dsn_password(dsn: str) -> list[str]:

@@ -21,7 +21,9 @@ from the catalog views as one JSON document (the database sizes join it at most
 once a minute); pg_stat_statements, custom queries and table health of extra
 databases run concurrently on other pooled connections.  Sessions are marked
 ``application_name=stack-exporter`` and carry a ``statement_timeout`` and a
-``lock_timeout``, so the exporter can never hold up the database.
+``lock_timeout``, so the exporter can never hold up the database.  Every statement
+the exporter sends starts with :data:`SQL_MARKER`, which keeps its own queries out
+of the pg_stat_statements top N (see ``PostgresCollector._statements``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from exporter.collectors.base import CollectError, Collector, Context
@@ -111,6 +114,19 @@ class PostgresTarget(TargetConfig):
 
 
 # --------------------------------------------------------------------------- SQL
+
+# Starts every statement the exporter sends (catalog queries, custom queries, the pool's
+# session reset). pg_stat_statements keeps comments in a statement's text, so the
+# exporter's own entries can be told apart there whatever role or database ran them:
+# filtering by role would also hide an application that shares the exporter's role, and
+# pg_stat_statements has no application_name.
+SQL_MARKER = "/* stack-exporter */"
+
+
+def marked(sql: str) -> str:
+    """``sql`` with the exporter's marker comment in front."""
+    return f"{SQL_MARKER} {sql}"
+
 
 # (setting, metric suffix, help). Values are converted to base units from pg_settings.unit.
 SETTINGS: tuple[tuple[str, str], ...] = (
@@ -200,7 +216,7 @@ def core_sql(version_num: int, tables_limit: int, with_sizes: bool) -> str:
         extract(epoch FROM now() - t.last_autoanalyze), {_TABLE_SIZE}))
     FROM (SELECT s.*, c.relpages, c.reltoastrelid FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
           ORDER BY c.relpages DESC, s.relid LIMIT {int(tables_limit)}) t)"""  # noqa: S608 - only integers and constants
-    return f"""SELECT json_build_object(
+    return marked(f"""SELECT json_build_object(
  'now', extract(epoch FROM now()),
  'recovery', pg_is_in_recovery(),
  'version', current_setting('server_version'),
@@ -245,19 +261,38 @@ def core_sql(version_num: int, tables_limit: int, with_sizes: bool) -> str:
     'paused', pg_is_wal_replay_paused()) END,
  'bgwriter', (SELECT {bgwriter}),
  'statements_ext', (SELECT extversion FROM pg_extension WHERE extname = 'pg_stat_statements'){tables}
-)::text"""  # noqa: S608 - only integers and constants
+)::text""")  # noqa: S608 - only integers and constants
+
+
+# One pg_stat_statements entry: its queryid alone is not enough, since the text is
+# ignored by the queryid (comments included), so the exporter's SELECT and the same
+# SELECT run by another role share it.
+_ENTRY_KEY = "concat_ws('/', s.userid, s.dbid, s.queryid)"
 
 
 def statements_sql(ext_version: str, limit: int) -> str:
+    """The top ``limit`` statements by total time; $1 is the entry keys of the exporter's own (text[])."""
     total = "total_exec_time" if _ext_at_least(ext_version, (1, 8)) else "total_time"
-    toplevel = "WHERE s.toplevel" if _ext_at_least(ext_version, (1, 9)) else ""
+    toplevel = "s.toplevel AND" if _ext_at_least(ext_version, (1, 9)) else ""
     # showtext => false: the texts live in a file read in full on every call; we
     # fetch texts separately, only for statements we have not seen yet.
-    return f"""SELECT s.queryid::text, coalesce(d.datname, ''), coalesce(r.rolname, ''), s.calls,
-        s.{total} / 1000.0, s.rows, s.shared_blks_hit, s.shared_blks_read
+    return marked(f"""SELECT s.queryid::text, coalesce(d.datname, ''), coalesce(r.rolname, ''), s.calls,
+        s.{total} / 1000.0, s.rows, s.shared_blks_hit, s.shared_blks_read, {_ENTRY_KEY}
     FROM pg_stat_statements(false) s
     LEFT JOIN pg_database d ON d.oid = s.dbid LEFT JOIN pg_roles r ON r.oid = s.userid
-    {toplevel} ORDER BY s.{total} DESC LIMIT {int(limit)}"""  # noqa: S608 - only integers and constants
+    WHERE {toplevel} s.queryid IS NOT NULL AND {_ENTRY_KEY} <> ALL($1::text[])
+    ORDER BY s.{total} DESC LIMIT {int(limit)}""")  # noqa: S608 - only integers and constants
+
+
+# The entries of the given queryids ($1) with their texts cut to $2 characters, and whether
+# the exporter sent them ($3 is the marker as a LIKE pattern, tested on the whole text so a
+# short cut cannot hide it). Queryid lists travel as text[]: asyncpg has no built-in codec
+# for bigint[] and would look the type up with its own, unmarked, catalog queries on every
+# new connection.
+STATEMENT_TEXTS_SQL = marked(
+    f"SELECT {_ENTRY_KEY}, left(s.query, $2), s.query LIKE $3 FROM pg_stat_statements s"  # noqa: S608 - constants only
+    " WHERE s.queryid = ANY($1::text[]::bigint[])"
+)
 
 
 def _ext_at_least(version: str, want: tuple[int, int]) -> bool:
@@ -269,11 +304,11 @@ def _ext_at_least(version: str, want: tuple[int, int]) -> bool:
 
 
 def tables_sql(limit: int) -> str:
-    return f"""SELECT json_agg(json_build_array(t.schemaname, t.relname, t.n_live_tup, t.n_dead_tup, t.seq_scan,
+    return marked(f"""SELECT json_agg(json_build_array(t.schemaname, t.relname, t.n_live_tup, t.n_dead_tup, t.seq_scan,
         coalesce(t.idx_scan, 0), extract(epoch FROM now() - t.last_autovacuum),
         extract(epoch FROM now() - t.last_autoanalyze), {_TABLE_SIZE}))::text
     FROM (SELECT s.*, c.relpages, c.reltoastrelid FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
-          ORDER BY c.relpages DESC, s.relid LIMIT {int(limit)}) t"""  # noqa: S608 - only integers and constants
+          ORDER BY c.relpages DESC, s.relid LIMIT {int(limit)}) t""")  # noqa: S608 - only integers and constants
 
 
 # --------------------------------------------------------------------------- collector
@@ -281,6 +316,10 @@ def tables_sql(limit: int) -> str:
 _PASSWORD_LITERAL = re.compile(r"(?i)(password\s+)'(?:[^']|'')*'")
 SIZE_REFRESH_SECONDS = 60.0  # pg_database_size walks every file of every database
 STATEMENT_TEXT_CACHE = 5000  # query texts kept (by queryid); bounded memory
+# Rounds of "top N, then learn which new entries are the exporter's own": each round
+# learns every own entry among the rows it saw, and the exporter sends only a handful
+# of distinct statements, so a second round is rare and a fifth would mean a bug.
+OWN_STATEMENT_ROUNDS = 4
 _CONNECTION_ERRORS = (
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.InterfaceError,
@@ -309,7 +348,10 @@ class PostgresCollector(Collector[PostgresTarget]):
         self._pool_lock = asyncio.Lock()
         self._sizes: dict[str, float] = {}
         self._sizes_at = -1e18
+        # statement texts and the exporter's own entries (text starting with SQL_MARKER),
+        # by entry key (userid/dbid/queryid)
         self._texts: dict[str, str] = {}
+        self._own_entries: set[str] = set()
         # pg_stat_statements' version and the server's, from the last scrape: lets the
         # statements query start alongside the core one instead of after it
         self._statements_seen: tuple[str, int] | None = None
@@ -353,7 +395,9 @@ class PostgresCollector(Collector[PostgresTarget]):
     async def _main_pool(self) -> asyncpg.Pool:
         async with self._pool_lock:
             if self._pool is None:
-                pool = asyncpg.create_pool(min_size=1, max_size=self.config.pool_max_size, **self._connect_kwargs())
+                pool = asyncpg.create_pool(
+                    min_size=1, max_size=self.config.pool_max_size, reset=_reset_session, **self._connect_kwargs()
+                )
                 try:
                     await pool
                 except BaseException:
@@ -365,7 +409,7 @@ class PostgresCollector(Collector[PostgresTarget]):
     async def _db_pool(self, datname: str) -> asyncpg.Pool:
         pool = self._db_pools.get(datname)
         if pool is None:
-            pool = asyncpg.create_pool(min_size=1, max_size=1, **self._connect_kwargs(datname))
+            pool = asyncpg.create_pool(min_size=1, max_size=1, reset=_reset_session, **self._connect_kwargs(datname))
             try:
                 await pool
             except BaseException:
@@ -496,23 +540,23 @@ class PostgresCollector(Collector[PostgresTarget]):
     # ------------------------------------------------------------------ optional parts
 
     async def _statements(self, ext_version: str, version_num: int) -> list[Metric]:
+        # The exporter's own statements are its noise, not the application's, and stay out
+        # of the top N. pg_stat_statements(false) has no text to filter on, so an entry is
+        # recognised as the exporter's (SQL_MARKER) when its text is first fetched, and own
+        # entries are excluded in SQL; a round that meets a new one runs again, so the N
+        # rows are the application's.
+        sql = statements_sql(ext_version, self.config.statements_limit)
         try:
             pool = await self._main_pool()
             async with pool.acquire() as conn:
-                rows = await conn.fetch(statements_sql(ext_version, self.config.statements_limit))
-                missing = [r[0] for r in rows if r[0] not in self._texts]
-                if missing:
-                    ids = ",".join(str(int(q)) for q in missing)
-                    limit = int(self.config.statement_text_max_length)
-                    sql = f"SELECT DISTINCT ON (queryid) queryid::text, left(query, {limit}) FROM pg_stat_statements"  # noqa: S608 - integers only
-                    texts = await conn.fetch(f"{sql} WHERE queryid IN ({ids})")
-                    if len(self._texts) > STATEMENT_TEXT_CACHE:
-                        self._texts.clear()
-                    for qid, text in texts:
-                        self._texts[qid] = self._clean_text(text)
+                for _ in range(OWN_STATEMENT_ROUNDS):
+                    rows = await conn.fetch(sql, sorted(self._own_entries))
+                    if not await self._learn_texts(conn, rows):
+                        break
         except Exception as exc:  # noqa: BLE001 - the rest of the scrape goes on
             self._count_error("pg_stat_statements", exc)
             return []
+        rows = [r for r in rows if r[8] not in self._own_entries]
         labels = ["queryid", "datname", "user"]
         calls = CounterMetricFamily("pg_stat_statements_calls", "Times the statement was executed.", labels=labels)
         secs = CounterMetricFamily(
@@ -530,15 +574,41 @@ class PostgresCollector(Collector[PostgresTarget]):
             "Always 1; the normalised text of a statement in the top N by total time.",
             labels=[*labels, "query"],
         )
-        for qid, datname, user, n, total, rws, blk_hit, blk_read in rows:
+        for qid, datname, user, n, total, rws, blk_hit, blk_read, key in rows:
             lv = [qid, datname, user]
             calls.add_metric(lv, float(n))
             secs.add_metric(lv, float(total))
             nrows.add_metric(lv, float(rws))
             hit.add_metric(lv, float(blk_hit))
             read.add_metric(lv, float(blk_read))
-            info.add_metric([*lv, self._texts.get(qid, "")], 1.0)
+            info.add_metric([*lv, self._texts.get(key, "")], 1.0)
         return [calls, secs, nrows, hit, read, info]
+
+    async def _learn_texts(
+        self, conn: asyncpg.Connection | PoolConnectionProxy, rows: Sequence[asyncpg.Record]
+    ) -> bool:
+        """Fetch the texts of statements not seen yet; True if some of ``rows`` are the exporter's own."""
+        missing = {r[8]: r[0] for r in rows if r[8] not in self._texts and r[8] not in self._own_entries}
+        if not missing:
+            return False
+        texts = await conn.fetch(
+            STATEMENT_TEXTS_SQL,
+            sorted(set(missing.values())),
+            int(self.config.statement_text_max_length),
+            f"{SQL_MARKER}%",
+        )
+        if len(self._texts) > STATEMENT_TEXT_CACHE:
+            self._texts.clear()
+        if len(self._own_entries) > STATEMENT_TEXT_CACHE:
+            self._own_entries.clear()
+        found = False
+        for key, text, own in texts:
+            if own:
+                self._own_entries.add(key)
+                found = found or key in missing
+            else:
+                self._texts[key] = self._clean_text(text)
+        return found
 
     def _clean_text(self, text: str | None) -> str:
         # Utility statements keep their literals: CREATE/ALTER ROLE ... PASSWORD
@@ -583,7 +653,7 @@ class PostgresCollector(Collector[PostgresTarget]):
                     for q in due:
                         try:
                             # a transaction per query: a failed one must not poison the next
-                            records = await conn.fetch(q.sql)
+                            records = await conn.fetch(marked(q.sql))
                             fams = _custom_families(q, records)
                         except asyncpg.PostgresError as exc:
                             self._count_error(q.name, exc)
@@ -977,6 +1047,17 @@ def _custom_families(q: CustomQuery, records: Sequence[asyncpg.Record]) -> list[
                 raise _RowError(f"column {col} is {type(raw).__name__}, not a number")
             fam.add_metric(list(lv), value)
     return list(fams.values())
+
+
+async def _reset_session(conn: asyncpg.Connection) -> None:
+    """The pools' reset on release, instead of asyncpg's default.
+
+    The default (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL) would add unmarked
+    entries to pg_stat_statements on every release. The exporter never takes advisory
+    locks, opens cursors or listens; a custom query may change a setting, which RESET ALL
+    undoes (the startup settings, statement_timeout included, are what it resets to).
+    """
+    await conn.execute(marked("RESET ALL"))
 
 
 async def _cancel(task: asyncio.Task[Any] | None) -> None:

@@ -354,8 +354,8 @@ INFO_METRICS: tuple[tuple[str, str, str, str, Any], ...] = (
     ("tracking_total_items", "redis_tracking_total_items", "g", "Items tracked for client-side caching.", 1),
     ("tracking_total_prefixes", "redis_tracking_total_prefixes", "g", "Prefixes tracked for client-side caching.", 1),
     ("dump_payload_sanitizations", "redis_dump_payload_sanitizations", "c", "Deep dump payload sanitisations.", 1),
-    ("defrag_hits", "redis_defrag_hits", "c", "Reallocations by active defragmentation.", 1),
-    ("defrag_misses", "redis_defrag_misses", "c", "Aborted reallocations by active defragmentation.", 1),
+    ("active_defrag_hits", "redis_defrag_hits", "c", "Reallocations by active defragmentation.", 1),
+    ("active_defrag_misses", "redis_defrag_misses", "c", "Aborted reallocations by active defragmentation.", 1),
     # replication
     ("connected_slaves", "redis_connected_slaves", "g", "Connected replicas.", 1),
     ("master_repl_offset", "redis_master_repl_offset", "g", "Replication offset of this server, in bytes.", 1),
@@ -728,8 +728,9 @@ class RedisCollector(Collector[RedisTarget]):
             for q, v in recs.items():
                 value_s = _num(v)
                 if q.startswith("p") and value_s is not None:
-                    quantile = float(q[1:]) / 100
-                    latency.add_sample(latency.name, {"cmd": cmd, "quantile": repr(quantile)}, value_s / 1e6)
+                    # p99.9 -> "0.999" (99.9 / 100 is 0.9990000000000001 as a float)
+                    quantile = f"{float(q[1:]) / 100:.10g}"
+                    latency.add_sample(latency.name, {"cmd": cmd, "quantile": quantile}, value_s / 1e6)
             n, total = cmd_totals.get(cmd, (0.0, 0.0))
             latency.add_sample(latency.name + "_count", {"cmd": cmd}, n)
             latency.add_sample(latency.name + "_sum", {"cmd": cmd}, total)

@@ -406,6 +406,73 @@ async def test_statements_top_n_is_bounded_with_text_only_in_info(pg_primary: Po
     assert secs is not None and secs >= 0.25
 
 
+async def test_statements_top_n_leaves_out_the_exporters_own_queries(pg_primary: PostgresServer) -> None:
+    # The application shares the exporter's role here, so hiding the role's statements
+    # would hide it too: only the exporter's own statements may go.
+    app_sql = "SELECT count(*) AS shared_role_app_query FROM pg_class WHERE relpages >= 0"
+    with psycopg.connect(monitor_dsn(pg_primary), autocommit=True) as conn:
+        for _ in range(3):
+            conn.execute(app_sql)
+    # every entry in every database, so none of the exporter's can hide below the limit
+    config = pg_config(("main", monitor_dsn(pg_primary)), extra="statements_limit: 1000\ndatabases: [postgres]\n")
+    async with exporter(config) as http:
+        for _ in range(3):  # the first scrape's statements are in the second one's view
+            text = await scrape(http)
+    # one entry per (queryid, database, role): the queryid ignores comments, so another role
+    # running the same SELECT as the exporter shares the queryid but not the entry
+    rows = pg_primary.query(
+        "SELECT s.queryid::text, d.datname, s.query FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid "
+        "JOIN pg_database d ON d.oid = s.dbid WHERE r.rolname = 'monitor' AND s.toplevel"
+    )
+    app = {(qid, db) for qid, db, query in rows if "shared_role_app_query" in query}
+    # everything else the monitor role ran came from exporters (this test's and earlier ones)
+    own = {(qid, db) for qid, db, _ in rows} - app
+    assert app and own
+    listed = {
+        (s.labels["queryid"], s.labels["datname"])
+        for s in values(text, "pg_stat_statements_calls_total", target="main", user="monitor")
+    }
+    assert app <= listed
+    shown = [(qid, db, query) for qid, db, query in rows if (qid, db) in listed & own]
+    assert not shown, shown
+    info = values(text, "pg_stat_statements_query_info", target="main")
+    assert not [s.labels["query"] for s in info if "stack-exporter" in s.labels["query"]]
+
+
+@pytest.mark.parametrize("password", ["x", "red"])
+async def test_a_short_dsn_password_is_masked_where_it_is_a_password_only(
+    pg_primary: PostgresServer, password: str
+) -> None:
+    # A one- and a three-letter password ("red" is inside "redis") as the exporter's DSN
+    # password: masked in a URL's userinfo and after password=, left alone inside words.
+    role = f"short_pw_{len(password)}"
+    pg_primary.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}' IN ROLE pg_monitor")
+    try:
+        with app_conn(pg_primary) as conn:
+            # identifiers are kept in pg_stat_statements' text, whatever the server version
+            conn.execute(
+                f'SELECT 1 AS "postgresql://app:{password}@db.internal/app", 2 AS "password={password}",'
+                " 3 AS exporter_redis_texts_stay_whole"
+            )
+        dsn = pg_primary.dsn(role, "appdb", password)
+        async with exporter(pg_config(("main", dsn), extra="statements_limit: 1000\n")) as http:
+            text = await scrape(http)
+    finally:
+        pg_primary.execute(f"DROP ROLE {role}")
+    assert value(text, "pg_up", target="main") == 1
+    queries = [s.labels["query"] for s in values(text, "pg_stat_statements_query_info", target="main")]
+    (query,) = [q for q in queries if "stay_whole" in q]  # no x, no "red": found before and after
+    assert '"postgresql://app:<redacted>@db.internal/app"' in query
+    assert '"password=<redacted>"' in query
+    assert "AS exporter_redis_texts_stay_whole" in query
+    # every other statement text is whole: the mask only ever replaces a password
+    masks = ("app:<redacted>@", "password=<redacted>", "PASSWORD '<redacted>'")
+    for q in queries:
+        for mask in masks:
+            q = q.replace(mask, "")
+        assert "<redacted>" not in q
+
+
 async def test_table_health_top_n_and_extra_databases(pg_primary: PostgresServer) -> None:
     pg_primary.execute("CREATE TABLE in_postgres_db AS SELECT generate_series(1, 100) AS id")
     pg_primary.execute("ANALYZE in_postgres_db")

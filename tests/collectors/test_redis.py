@@ -57,6 +57,12 @@ async def test_standalone_values_match_the_server(redis_server: RedisServer) -> 
         assert mset_calls is not None and mset_calls >= 1
         ping = value(text, "redis_ping_duration_seconds", target="main")
         assert ping is not None and 0 < ping < 1
+        # INFO calls these active_defrag_*: a wrong field name silently drops the series
+        assert value(text, "redis_defrag_hits_total", target="main") == info["active_defrag_hits"]
+        assert value(text, "redis_defrag_misses_total", target="main") == info["active_defrag_misses"]
+        # latencystats' p99.9 is quantile "0.999", as Redis names it, not a float's repr
+        quantiles = {s.labels["quantile"] for s in values(text, "redis_commands_latency_seconds", target="main")}
+        assert quantiles == {"0.5", "0.99", "0.999"}
     finally:
         client.flushdb()
         client.config_set("maxmemory", "0")
