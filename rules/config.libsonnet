@@ -49,9 +49,22 @@
       staleSeconds: 900,
       staleFor: '5m',
       reloadFailedFor: '5m',
-      // The up-style metric of each source: a collector failure whose source already
-      // reports itself down is that source's alert, not a second one from the exporter.
-      upMetrics: ['redis_up', 'pg_up', 'pgbouncer_up', 'lago_up', 'directus_up', 'email_provider_up', 'statuspage_up', 'probe_success'],
+      // The up-style metric of each source and its collector: a collector failure whose
+      // source already reports itself down is that source's alert, not a second one from
+      // the exporter.  Matched on (collector, target), because two sources may share a
+      // target name (the defaults name both Redis and PostgreSQL `local`).  The email
+      // providers share one up metric whose `provider` label is the collector's name.
+      upMetrics: [
+        { metric: 'redis_up', collector: 'redis' },
+        { metric: 'pg_up', collector: 'postgres' },
+        { metric: 'pgbouncer_up', collector: 'pgbouncer' },
+        { metric: 'lago_up', collector: 'lago' },
+        { metric: 'directus_up', collector: 'directus' },
+        { metric: 'statuspage_up', collector: 'statuspages' },
+        { metric: 'email_dns_up', collector: 'email_domains' },
+        { metric: 'probe_success', collector: 'http_probes' },
+        { metric: 'email_provider_up', collectorLabel: 'provider' },
+      ],
     },
 
     // ------------------------------------------------------------------ app (HTTP)
@@ -126,6 +139,16 @@
       // means it failed; 3 days leaves just enough time to fix by hand.
       certWarningDays: 14,
       certCriticalDays: 3,
+      // CDN and static assets (probes with `check_cache: true`).  ProbeCacheHeadersLost: the
+      // response's max-age and s-maxage both below `cacheMinMaxAgeSeconds` on a probe that
+      // had a long one within `cacheLookback` (a deploy dropped the Cache-Control header).
+      // ProbeCacheMissing: fewer than `cacheHitRatio` of the probes in `cacheHitWindow` were
+      // cache hits on a probe that was a hit within `cacheLookback` (the CDN stopped caching).
+      cacheMinMaxAgeSeconds: 3600,
+      cacheLookback: '7d',
+      cacheHitRatio: 0.5,
+      cacheHitWindow: '1h',
+      cacheFor: '30m',
     },
 
     // ------------------------------------------------------------------ hosts (node_exporter)
@@ -243,12 +266,22 @@
     lago: {
       selector: $._config.exporterSelector,
       downFor: '5m',
-      // New invoices with failed payments within `failedWindow`.
-      failedPaymentsIncrease: 0,
-      failedRetriesIncrease: 0,
+      // A declined card is routine: a healthy Lago sees failed payments every day and dunning
+      // recovers most.  LagoFailedPaymentsIncreasing needs at least `failedPaymentsMin` more
+      // invoices with a failed payment within `failedWindow`, and more than
+      // `failedPaymentsShare` of the invoices finalized in it (a provider rejecting every charge).
+      failedPaymentsMin: 3,
+      failedPaymentsShare: 0.5,
+      // Dunning retries cards that already failed, so most retries fail in a healthy system:
+      // LagoFailedPaymentRetries needs `failedRetriesMin` failed payment requests within
+      // `failedWindow` and not one that succeeded.
+      failedRetriesMin: 5,
       failedWindow: '1h',
-      // Overdue balance grown by this fraction against `overdueWindow` ago.
+      // Overdue balance grown by this fraction against `overdueWindow` ago.  Without analytics
+      // (no lago_overdue_balance_cents) the number of overdue invoices is read instead, and
+      // must also have grown by at least `overdueInvoicesMin`.
       overdueGrowthRatio: 0.1,
+      overdueInvoicesMin: 3,
       overdueWindow: '1d',
       overdueFor: '1h',
       // Terminations in the last day above this multiple of the 7-day daily average,
@@ -283,7 +316,35 @@
       complaintWarning: 0.001,
       complaintCritical: 0.003,
       reputationFor: '15m',
+      // Bounce and complaint ratios computed from email_events_total, for every provider
+      // (only Postmark and SES report a reputation figure of their own; where they do, the
+      // alerts use theirs).  Six hours smooths the providers' 15-minute to daily counters
+      // and still catches a bad campaign the same morning; below `ratioMinRequests` emails
+      // in the window no ratio is recorded, so 1 bounce out of 3 mails is no incident.
+      ratioWindow: '6h',
+      ratioMinRequests: 100,
+      // Opens and clicks per sent email over a day (engagement follows the daily rhythm).
+      // Since Apple's Mail Privacy Protection (2021) opens are inflated by prefetching: read
+      // them as a trend, never as a count of people.
+      engagementWindow: '1d',
+      // EmailOpenRateDropped (info): the open ratio below `openDropRatio` times its own
+      // average over `openBaselineWindow`, with at least `openMinRequests` sent in the
+      // engagement window.  A sudden halving is the usual first sign that mail lands in spam.
+      openDropRatio: 0.5,
+      openBaselineWindow: '7d',
+      openMinRequests: 200,
+      openDropFor: '2h',
+      // AWS SES account state.  Sending paused is an outage for every email type; probation
+      // means SES reviews the account and will pause it if nothing changes.
+      sesPausedFor: '5m',
+      sesProbationFor: '15m',
+      // Share of the rolling 24-hour send quota used: past 90% the next campaign or a retry
+      // storm is refused (-1 means unlimited and never fires).
+      sendQuotaRatio: 0.9,
+      sendQuotaFor: '15m',
       // No deliveries in `deliveriesWindow` while at least `deliveriesMinRequests` were requested.
+      // Only providers that report deliveries (SendGrid, Mailgun, Resend) can tell this; see
+      // docs/metrics/email.md for what stands in for Postmark and SES.
       deliveriesWindow: '1h',
       deliveriesMinRequests: 10,
       deliveriesFor: '15m',
@@ -294,6 +355,23 @@
       // RSA DKIM keys below this many bits; ed25519 keys (256 bits) are strong and skipped.
       dkimMinBits: 2048,
       domainUnverifiedFor: '15m',
+    },
+
+    // ------------------------------------------------------------------ community names (opt-in)
+    // Recording rules (recording/compat.libsonnet) that rebuild postgres_exporter's and
+    // redis_exporter's names for the series this exporter renamed on purpose (`_total` on
+    // counters, seconds instead of milliseconds, `pg_locks_count` ...), with their label names.
+    // Turn it on while you move over from the community exporters, so their dashboards and
+    // alerts keep working unchanged; or load generated/prometheus_rules_compat.yaml beside the
+    // other rule files, which holds the same group on its own.  Every recorded series is stored
+    // a second time: turn it off once dashboards and alerts read our names.  What it records
+    // and what it cannot rebuild: README.md, "Keeping community dashboards and alerts".
+    compat: {
+      enabled: false,
+      // Redis's LATENCYSTATS percentiles (`latency-tracking-info-percentiles`, default
+      // 50 99 99.9) as redis_exporter labels them (quantile="99.9") -> as we label them
+      // (quantile="0.999").  Add yours if you track other percentiles.
+      redisLatencyQuantiles: { '50': '0.5', '99': '0.99', '99.9': '0.999' },
     },
   },
 }

@@ -16,6 +16,8 @@ local links = import 'lib/links.libsonnet';
 + (import 'recording/app.libsonnet')
 + (import 'recording/node.libsonnet')
 + (import 'recording/postgres.libsonnet')
++ (import 'recording/compat.libsonnet')
++ (import 'recording/email.libsonnet')
 + {
   // Applied last, so it sees every alert of every file above.
   prometheusAlerts+:: { groups: links.addLinks($._config, super.groups) },

@@ -35,9 +35,19 @@ local n = promql.num;
             alert: 'StackExporterCollectorFailing',
             expr: |||
               stack_exporter_collector_success{%(s)s} == 0
-              unless on (target)
-              (%(up)s)
-            ||| % { s: s, up: std.join(' or ', ['%s{%s} == 0' % [m, s] for m in c.upMetrics]) },
+              unless on (collector, target)
+              (
+                %(up)s
+              )
+            ||| % {
+              s: s,
+              up: std.join('\n  or\n  ', [
+                if std.objectHas(u, 'collectorLabel')
+                then 'label_replace(%s{%s} == 0, "collector", "$1", "%s", "(.+)")' % [u.metric, s, u.collectorLabel]
+                else 'label_replace(%s{%s} == 0, "collector", "%s", "", "")' % [u.metric, s, u.collector]
+                for u in c.upMetrics
+              ]),
+            },
             'for': c.collectorFailingFor,
             labels: { severity: 'warning' },
             annotations: {

@@ -22,11 +22,23 @@ local n = (import '../lib/promql.libsonnet').num;
           },
           {
             alert: 'LagoFailedPaymentsIncreasing',
+            // More failed invoices than `failedWindow` ago: enough of them, and most of the
+            // window's new invoices (a provider rejecting every charge), not the routine declines.
+            local failed = '(sum by (target) (lago_invoices{%(s)s, payment_status="failed"}) - sum by (target) (lago_invoices{%(s)s, payment_status="failed"} offset %(w)s))' % { s: s, w: c.failedWindow },
             expr: |||
-              sum by (target) (lago_invoices{%(s)s, payment_status="failed"})
-              - sum by (target) (lago_invoices{%(s)s, payment_status="failed"} offset %(w)s)
-              > %(t)s
-            ||| % { s: s, w: c.failedWindow, t: n(c.failedPaymentsIncrease) },
+              %(failed)s >= %(min)s
+              and
+              %(failed)s > %(share)s * (
+                sum by (target) (lago_invoices{%(s)s, status="finalized"})
+                - sum by (target) (lago_invoices{%(s)s, status="finalized"} offset %(w)s)
+              )
+            ||| % {
+              failed: failed,
+              s: s,
+              w: c.failedWindow,
+              min: n(c.failedPaymentsMin),
+              share: n(c.failedPaymentsShare),
+            },
             labels: { severity: 'warning' },
             annotations: {
               summary: 'More invoices have a failed payment.',
@@ -35,29 +47,46 @@ local n = (import '../lib/promql.libsonnet').num;
           },
           {
             alert: 'LagoFailedPaymentRetries',
+            // Enough payment requests failed within `failedWindow` and none succeeded.
+            local failed = '(sum by (target) (lago_payment_requests{%(s)s, payment_status="failed"}) - sum by (target) (lago_payment_requests{%(s)s, payment_status="failed"} offset %(w)s))' % { s: s, w: c.failedWindow },
             expr: |||
-              sum by (target) (lago_payment_requests{%(s)s, payment_status="failed"})
-              - sum by (target) (lago_payment_requests{%(s)s, payment_status="failed"} offset %(w)s)
-              > %(t)s
-            ||| % { s: s, w: c.failedWindow, t: n(c.failedRetriesIncrease) },
+              %(failed)s >= %(min)s
+              unless on (target)
+              (
+                sum by (target) (lago_payment_requests{%(s)s, payment_status="succeeded"})
+                - sum by (target) (lago_payment_requests{%(s)s, payment_status="succeeded"} offset %(w)s)
+              ) > 0
+            ||| % { failed: failed, s: s, w: c.failedWindow, min: n(c.failedRetriesMin) },
             labels: { severity: 'warning' },
             annotations: {
               summary: 'Payment retries (payment requests) are failing.',
-              description: '{{ $value | humanize }} more payment requests on {{ $labels.target }} have failed than %s ago.' % c.failedWindow,
+              description: '{{ $value | humanize }} more payment requests on {{ $labels.target }} have failed than %s ago, and none succeeded.' % c.failedWindow,
             },
           },
           {
             alert: 'LagoOverdueBalanceGrowing',
+            // The balance per currency where Lago reports it (plans with analytics); the number
+            // of overdue invoices where it does not, so the alert is not silent there.
             expr: |||
               (lago_overdue_balance_cents{%(s)s} - lago_overdue_balance_cents{%(s)s} offset %(w)s)
               / lago_overdue_balance_cents{%(s)s} offset %(w)s
               > %(t)s
-            ||| % { s: s, w: c.overdueWindow, t: n(c.overdueGrowthRatio) },
+              or
+              (
+                (lago_invoices_payment_overdue{%(s)s} - lago_invoices_payment_overdue{%(s)s} offset %(w)s)
+                / lago_invoices_payment_overdue{%(s)s} offset %(w)s
+                > %(t)s
+                and
+                lago_invoices_payment_overdue{%(s)s} - lago_invoices_payment_overdue{%(s)s} offset %(w)s >= %(min)s
+                unless on (target)
+                lago_overdue_balance_cents{%(s)s}
+              )
+            ||| % { s: s, w: c.overdueWindow, t: n(c.overdueGrowthRatio), min: n(c.overdueInvoicesMin) },
             'for': c.overdueFor,
             labels: { severity: 'warning' },
             annotations: {
               summary: 'The overdue balance of customers is growing.',
-              description: 'The overdue balance in {{ $labels.currency }} on {{ $labels.target }} grew by {{ $value | humanizePercentage }} in %s.' % c.overdueWindow,
+              description: '{{ if $labels.currency }}The overdue balance in {{ $labels.currency }}{{ else }}The number of overdue invoices{{ end }} on {{ $labels.target }} grew by {{ $value | humanizePercentage }} in %s.' % c.overdueWindow,
             },
           },
           {

@@ -39,6 +39,54 @@ local n = (import '../lib/promql.libsonnet').num;
             },
           }
           for t in [{ days: c.certWarningDays, severity: 'warning' }, { days: c.certCriticalDays, severity: 'critical' }]
+        ] + [
+          {
+            // Max-age series exist only while the response carries the directive, so a
+            // dropped header is "no series": the cache-hit series (every check_cache probe
+            // has one) stands in as 0.  Only probes that had a long lifetime within the
+            // look-back fire: an HTML page with a short max-age by design never does.
+            // A CDN-only lifetime (max-age=0, s-maxage=86400) is a long lifetime.
+            alert: 'ProbeCacheHeadersLost',
+            // Both directives count (the longer wins): label_replace keeps `or` from
+            // dropping one of two series with the same labels.
+            expr: |||
+              (
+                max by (%(by)s) (
+                  label_replace(probe_http_cache_max_age_seconds{%(s)s}, "directive", "max-age", "", "")
+                  or
+                  label_replace(probe_http_cache_shared_max_age_seconds{%(s)s}, "directive", "s-maxage", "", "")
+                )
+                or
+                0 * max by (%(by)s) (probe_http_cache_hit{%(s)s})
+              ) < %(min)s
+              and on (%(by)s)
+              max by (%(by)s) (
+                label_replace(max_over_time(probe_http_cache_max_age_seconds{%(s)s}[%(lb)s]), "directive", "max-age", "", "")
+                or
+                label_replace(max_over_time(probe_http_cache_shared_max_age_seconds{%(s)s}[%(lb)s]), "directive", "s-maxage", "", "")
+              ) >= %(min)s
+            ||| % { s: c.selector, by: 'job, instance, target', min: n(c.cacheMinMaxAgeSeconds), lb: c.cacheLookback },
+            'for': c.cacheFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'A static asset lost its long cache lifetime.',
+              description: '{{ $labels.target }} is now served with a cache lifetime (max-age or s-maxage) of {{ $value | humanizeDuration }}, under %s although it had one within %s: browsers and the CDN go back to the origin on every request.' % [n(c.cacheMinMaxAgeSeconds) + 's', c.cacheLookback],
+            },
+          },
+          {
+            alert: 'ProbeCacheMissing',
+            expr: |||
+              avg_over_time(probe_http_cache_hit{%(s)s}[%(w)s]) < %(r)s
+              and
+              max_over_time(probe_http_cache_hit{%(s)s}[%(lb)s]) == 1
+            ||| % { s: c.selector, w: c.cacheHitWindow, r: n(c.cacheHitRatio), lb: c.cacheLookback },
+            'for': c.cacheFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'The CDN stopped serving an asset from its cache.',
+              description: 'Only {{ $value | humanizePercentage }} of the probes of {{ $labels.target }} in the last %s were cache hits (it was a hit within %s): every request reaches the origin.' % [c.cacheHitWindow, c.cacheLookback],
+            },
+          },
         ],
       },
     ],

@@ -21,17 +21,30 @@ local n = promql.num;
             },
           },
           {
+            // Against maxmemory where one is set; without it (maxmemory 0, the default) Redis
+            // grows until the kernel's OOM killer stops it, so the limit is then the host's
+            // memory, and what the kernel counts is the resident set.  `limit` says which.
             alert: 'RedisMemoryHigh',
             expr: |||
-              redis_memory_used_bytes{%(s)s} / redis_memory_max_bytes{%(s)s} > %(t)s
-              and
-              redis_memory_max_bytes{%(s)s} > 0
+              label_replace(
+                redis_memory_used_bytes{%(s)s} / redis_memory_max_bytes{%(s)s} > %(t)s
+                and
+                redis_memory_max_bytes{%(s)s} > 0,
+                "limit", "maxmemory", "", ""
+              )
+              or
+              label_replace(
+                redis_memory_used_rss_bytes{%(s)s} / redis_total_system_memory_bytes{%(s)s} > %(t)s
+                and
+                redis_memory_max_bytes{%(s)s} == 0,
+                "limit", "system", "", ""
+              )
             ||| % { s: s, t: n(c.memoryRatio) },
             'for': c.memoryFor,
             labels: { severity: 'warning' },
             annotations: {
-              summary: 'A Redis server is close to its maxmemory limit.',
-              description: 'Redis {{ $labels.target }} uses {{ $value | humanizePercentage }} of its maxmemory (threshold %s).' % promql.pct(c.memoryRatio),
+              summary: 'A Redis server is close to its memory limit.',
+              description: 'Redis {{ $labels.target }} uses {{ $value | humanizePercentage }} of {{ if eq $labels.limit "maxmemory" }}its maxmemory{{ else }}the memory of its host (no maxmemory is set){{ end }} (threshold %s).' % promql.pct(c.memoryRatio),
             },
           },
           {
@@ -101,17 +114,23 @@ local n = promql.num;
             },
           },
           {
-            // A failover shows as both roles seen on one target within the window.
+            // A failover shows as both roles seen on one target within the window, and as a
+            // new replication history: on both sides of a failover (and on every replica that
+            // follows the new primary) second_repl_offset jumps from -1, or from the previous
+            // failover's offset, to where the new history starts.  A full resync sets it back
+            // to -1, which is no failover: only a rise counts.
             alert: 'RedisFailover',
             expr: |||
               max by (target) (max_over_time(redis_instance_info{%(s)s, role="master"}[%(w)s]))
               and on (target)
               max by (target) (max_over_time(redis_instance_info{%(s)s, role="slave"}[%(w)s]))
+              or
+              max by (target) (redis_second_repl_offset{%(s)s} > min_over_time(redis_second_repl_offset{%(s)s}[%(w)s]))
             ||| % { s: s, w: c.failoverWindow },
             labels: { severity: 'warning' },
             annotations: {
               summary: 'A Redis server changed role (a failover happened).',
-              description: 'Redis {{ $labels.target }} was both primary and replica within the last %s.' % c.failoverWindow,
+              description: 'Redis {{ $labels.target }} changed role or started a new replication history within the last %s: a failover.' % c.failoverWindow,
             },
           },
           {

@@ -1,0 +1,14 @@
+// Names of the email recording rules, shared by the recording, alert and dashboard files
+// so none of them can refer to a series the pack does not record.  Every recorded email
+// series keeps the labels of email_events_total but `event`: job, instance, target, provider.
+{
+  // Emails requested (sent) over the ratio window: the denominator and the volume guard.
+  requested(config):: 'target_provider:email_requested:increase' + config.email.ratioWindow,
+  // Bounced and complained emails per requested one over the ratio window, computed from
+  // email_events_total for every provider; only where at least `ratioMinRequests` were sent.
+  bounceRatio(config):: 'target_provider:email_bounced_per_requested:ratio' + config.email.ratioWindow,
+  complaintRatio(config):: 'target_provider:email_complained_per_requested:ratio' + config.email.ratioWindow,
+  // Opens and clicks per requested email over the engagement window (not SES: it reports neither).
+  openRatio(config):: 'target_provider:email_opened_per_requested:ratio' + config.email.engagementWindow,
+  clickRatio(config):: 'target_provider:email_clicked_per_requested:ratio' + config.email.engagementWindow,
+}
