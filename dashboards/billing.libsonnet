@@ -5,7 +5,8 @@ local s = import 'lib/stack.libsonnet';
 
 function(config)
   local c = config.lago;
-  local sel(extra=[]) = s.sel(c.selector, extra);
+  local lago = s.source(config, 'lago', c.selector, 'lago_up', 'Lago job', 'The scrape job(s) of the exporter watching Lago.');
+  local sel(extra=[]) = s.sel(lago.selector, extra);
   local q = g.query;
   local pct(x) = s.num(x * 100) + '%';
   local subs(status, offset='') = 'sum by (target) (lago_subscriptions%s%s)' % [sel(['status="%s"' % status]), if offset == '' then '' else ' offset ' + offset];
@@ -15,9 +16,9 @@ function(config)
     title='Billing (Lago)',
     description='Lago billing: the API, failed and overdue invoices, the overdue balance, subscriptions by status and terminations against their baseline.',
     tags=['lago', 'billing'],
-    variables=[
-      s.instanceVariable('stack_exporter_build_info', config.exporterSelector, description='The stack-exporter instance(s).'),
-      s.targetVariable(['lago'], config.exporterSelector, description='Lago targets (the name configured in the exporter).'),
+    variables=s.jobVariables([lago]) + [
+      s.instanceVariable('lago_up', lago.selector, description='The stack-exporter instance(s).'),
+      s.targetVariable(['lago'], lago.selector, description='Lago targets (the name configured in the exporter).'),
     ],
     rows=[
       g.row('API', [
@@ -32,11 +33,11 @@ function(config)
         g.stat('Invoices with failed payments', 'Invoices whose payment failed, now.', 'short',
                [q('sum by (target) (lago_invoices%s)' % sel(['payment_status="failed"']), '{{target}}', instant=true)], w=6, thresholds=[[1, 'orange']], colorMode='value'),
         g.timeseries('New failed payments (%s)' % c.failedWindow,
-                     'Change in invoices with a failed payment over %s; above %s fires LagoFailedPaymentsIncreasing. Payment requests (dunning retries) failing likewise fire LagoFailedPaymentRetries.' % [c.failedWindow, s.num(c.failedPaymentsIncrease)],
+                     'Change in invoices with a failed payment over %s; %s or more, and more than %s of the invoices finalized in the window, fires LagoFailedPaymentsIncreasing. %s or more failed payment requests (dunning retries) with none succeeding fire LagoFailedPaymentRetries.' % [c.failedWindow, s.num(c.failedPaymentsMin), s.num(c.failedPaymentsShare * 100) + '%', s.num(c.failedRetriesMin)],
                      'short', [
                        q('sum by (target) (lago_invoices%(s)s) - sum by (target) (lago_invoices%(s)s offset %(w)s)' % { s: sel(['payment_status="failed"']), w: c.failedWindow }, '{{target}} invoices'),
                        q('sum by (target) (lago_payment_requests%(s)s) - sum by (target) (lago_payment_requests%(s)s offset %(w)s)' % { s: sel(['payment_status="failed"']), w: c.failedWindow }, '{{target}} payment requests'),
-                     ], w=10, thresholds=[[c.failedPaymentsIncrease + 1, 'red']]),
+                     ], w=10, thresholds=[[c.failedPaymentsMin, 'red']]),
         g.stat('Overdue invoices', 'Invoices whose payment is overdue.', 'short',
                [q('lago_invoices_payment_overdue%s' % sel(), '{{target}}', instant=true)], w=8, thresholds=[[1, 'orange']], colorMode='value'),
         g.timeseries('Overdue balance', "Overdue invoice balance per currency, in the currency's minor unit (cents) as Lago reports it. Growth above %s in %s for %s fires LagoOverdueBalanceGrowing." % [pct(c.overdueGrowthRatio), c.overdueWindow, c.overdueFor],

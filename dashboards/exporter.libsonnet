@@ -5,7 +5,8 @@ local s = import 'lib/stack.libsonnet';
 
 function(config)
   local c = config.exporter;
-  local es = config.exporterSelector;
+  local src = s.exporterSource(config);
+  local es = src.selector;
   local sel(extra=[]) = s.sel(es, extra);
   local isel(extra=[]) = s.sel(es, extra, target=false);
   local q = g.query;
@@ -15,7 +16,7 @@ function(config)
     title='stack-exporter',
     description="The exporter's own health: scrapes, collector success and duration, cache age of rate-limited sources, configuration reloads and the process.",
     tags=['exporter'],
-    variables=[
+    variables=s.jobVariables([src]) + [
       s.instanceVariable('stack_exporter_build_info', es, description='stack-exporter instances.'),
       g.queryVariable('target', 'Target', 'stack_exporter_collector_success{%s, instance=~"$instance"}' % es, 'target', description='Targets of every collector.'),
     ],

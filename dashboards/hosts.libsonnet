@@ -5,7 +5,9 @@ local s = import 'lib/stack.libsonnet';
 
 function(config)
   local c = config.node;
-  local sel(extra=[]) = s.sel(c.selector, extra, target=false);
+  // node_exporter's job has a variable of its own (node_job): hosts are never the exporter's job.
+  local node = s.source(config, 'node', c.selector, 'node_uname_info', 'node_exporter job', "node_exporter's scrape job(s).", shared=false);
+  local sel(extra=[]) = s.sel(node.selector, extra, target=false);
   local fs = sel([c.fsSelector]);
   local q = g.query;
   local rate(m, extra=[]) = 'rate(%s%s[$__rate_interval])' % [m, sel(extra)];
@@ -16,8 +18,8 @@ function(config)
     title='Hosts',
     description='Hosts from node_exporter: CPU, memory, disk space and its fill forecast, disk I/O, network and clock.',
     tags=['node'],
-    variables=[
-      g.queryVariable('instance', 'Instance', 'node_uname_info{%s}' % c.selector, 'instance', description='node_exporter instances (hosts).'),
+    variables=s.jobVariables([node]) + [
+      g.queryVariable('instance', 'Instance', 'node_uname_info{%s}' % node.selector, 'instance', description='node_exporter instances (hosts).'),
     ],
     rows=[
       g.row('Saturation', [

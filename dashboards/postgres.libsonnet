@@ -7,8 +7,10 @@ local s = import 'lib/stack.libsonnet';
 function(config)
   local c = config.postgres;
   local b = config.pgbouncer;
-  local sel(extra=[]) = s.sel(c.selector, extra);
-  local bsel(extra=[]) = s.sel(b.selector, extra);
+  local pg = s.source(config, 'postgres', c.selector, 'pg_up', 'PostgreSQL job', 'The scrape job(s) of the exporter watching PostgreSQL.');
+  local bouncer = s.source(config, 'pgbouncer', b.selector, 'pgbouncer_up', 'PgBouncer job', 'The scrape job(s) of the exporter watching PgBouncer.');
+  local sel(extra=[]) = s.sel(pg.selector, extra);
+  local bsel(extra=[]) = s.sel(bouncer.selector, extra);
   local q = g.query;
   local rate(m, extra=[]) = 'rate(%s%s[$__rate_interval])' % [m, sel(extra)];
   local pct(x) = s.num(x * 100) + '%';
@@ -18,9 +20,11 @@ function(config)
     title='PostgreSQL',
     description='PostgreSQL servers and PgBouncer pools watched by stack-exporter: connections against the limit, pools and waiting clients, replication lag, throughput and cache, locks and long transactions, slow statements, sizes.',
     tags=['postgres', 'pgbouncer'],
-    variables=[
-      s.instanceVariable('stack_exporter_build_info', config.exporterSelector, description='The stack-exporter instance(s) that query these servers.'),
-      s.targetVariable(['postgres', 'pgbouncer'], config.exporterSelector, description='PostgreSQL and PgBouncer targets (the name configured in the exporter).'),
+    // Instances and targets are listed from the PostgreSQL source's job (the same job as
+    // PgBouncer's unless the config gives them different ones).
+    variables=s.jobVariables([pg, bouncer]) + [
+      s.instanceVariable('stack_exporter_build_info', pg.selector, description='The stack-exporter instance(s) that query these servers.'),
+      s.targetVariable(['postgres', 'pgbouncer'], pg.selector, description='PostgreSQL and PgBouncer targets (the name configured in the exporter).'),
     ],
     rows=[
       g.row('Availability', [
@@ -61,14 +65,14 @@ function(config)
                      ], w=8, fill=0),
       ]),
       g.row('Replication', [
-        g.timeseries('Replica lag', 'How far each replica replays behind its primary, in seconds. Above %ss for %s warns, above %ss is critical (PostgresReplicationLag).' % [s.num(c.replicationLagWarning), c.replicationLagFor, s.num(c.replicationLagCritical)],
+        g.timeseries('Replica lag', 'How far each replica replays behind its primary, in seconds (replicas only: pg_replication_lag_seconds exists only on servers in recovery). Above %ss for %s warns, above %ss is critical (PostgresReplicationLag).' % [s.num(c.replicationLagWarning), c.replicationLagFor, s.num(c.replicationLagCritical)],
                      's', [q('pg_replication_lag_seconds%(s)s and on (target) pg_replication_is_replica%(s)s == 1' % { s: sel() }, '{{target}}')],
                      thresholds=[[c.replicationLagWarning, 'orange'], [c.replicationLagCritical, 'red']], min=0),
-        g.timeseries('Replay lag seen by the primary', 'pg_stat_replication on the primary: replay lag of each connected standby.',
+        g.timeseries('Replay lag seen by the primary', 'pg_stat_replication on the primary: replay lag of each connected standby (primaries with connected replicas only).',
                      's', [q('pg_stat_replication_replay_lag_seconds%s' % sel(), '{{target}} → {{application_name}} {{client_addr}}')]),
-        g.stat('WAL receiver', 'On replicas: whether a WAL receiver streams from the primary; none for %s fires PostgresReplicaNotStreaming.' % c.replicaNotStreamingFor,
+        g.stat('WAL receiver', 'Whether a WAL receiver streams from the primary (replicas only: primaries have no pg_stat_wal_receiver_up); none for %s fires PostgresReplicaNotStreaming.' % c.replicaNotStreamingFor,
                'none', [q('pg_stat_wal_receiver_up%s' % sel(), '{{target}}: {{status}}', instant=true)], w=4, h=8, mappings=g.upMappings('STREAMING', 'DOWN'), base='red', thresholds=[[1, 'green']]),
-        g.timeseries('WAL retained by slots', 'WAL each replication slot keeps on the primary. An inactive slot above %s for %s fires PostgresInactiveReplicationSlot: it will fill the disk.' % [s.num(c.inactiveSlotRetainedBytes / 1024 / 1024) + ' MiB', c.inactiveSlotFor],
+        g.timeseries('WAL retained by slots', 'WAL each replication slot keeps on the primary (servers with replication slots only). An inactive slot above %s for %s fires PostgresInactiveReplicationSlot: it will fill the disk.' % [s.num(c.inactiveSlotRetainedBytes / 1024 / 1024) + ' MiB', c.inactiveSlotFor],
                      'bytes', [q('pg_replication_slot_wal_retained_bytes%s' % sel(), '{{target}} {{slot_name}}')], w=4, thresholds=[[c.inactiveSlotRetainedBytes, 'red']]),
       ]),
       g.row('Throughput and cache', [
@@ -110,7 +114,7 @@ function(config)
                      thresholds=[[c.xidAgeWarning, 'orange'], [c.xidAgeCritical, 'red']]),
       ]),
       g.row('Statements', [
-        g.table('Slowest statements (mean time per call)', 'Statements with the highest mean execution time over the selected rate window, from pg_stat_statements (the exporter keeps the most expensive ones).',
+        g.table('Slowest statements (mean time per call)', 'Statements with the highest mean execution time over the selected rate window, from pg_stat_statements (only where the pg_stat_statements extension is installed in the DSN\'s database; the exporter keeps the most expensive ones).',
                 's', [q(|||
                   topk(10,
                     sum by (target, datname, user, queryid) (%(secs)s)
@@ -120,7 +124,7 @@ function(config)
                   max by (target, datname, user, queryid, query) (pg_stat_statements_query_info%(s)s)
                 ||| % { secs: rate('pg_stat_statements_seconds_total'), calls: rate('pg_stat_statements_calls_total'), s: sel() })],
                 w=24, sortBy=[{ displayName: 'Value', desc: true }], hide=['Time', 'queryid']),
-        g.timeseries('Statement time per second', 'Seconds spent executing statements per second: the top ten statements by total time, the load they put on the server.',
+        g.timeseries('Statement time per second', 'Seconds spent executing statements per second: the top ten statements by total time, the load they put on the server (only where the pg_stat_statements extension is installed).',
                      's', [q('topk(10, sum by (target, datname, queryid) (%s))' % rate('pg_stat_statements_seconds_total'), '{{target}} {{datname}} {{queryid}}')], w=12),
         g.timeseries('Temporary files', 'Bytes written to temporary files per second: sorts and hashes that did not fit in work_mem.',
                      'Bps', [q('sum by (target, datname) (%s)' % rate('pg_stat_database_temp_bytes_total'), '{{target}} {{datname}}')], w=12),
@@ -133,6 +137,11 @@ function(config)
                 sortBy=[{ displayName: 'Value', desc: true }]),
         g.timeseries('Dead rows', 'Estimated dead rows per table, the ten highest: vacuum is not keeping up when it only grows.',
                      'short', [q('topk(10, pg_stat_user_tables_n_dead_tup%s)' % sel(), '{{target}} {{datname}}.{{schemaname}}.{{relname}}')]),
+      ]),
+      g.row('Data retention', [
+        g.timeseries('Oldest row age', 'Age of the oldest row of each checked table (%s), from the custom query `pg_retention` in examples/queries.yaml: only targets that load that query (custom_queries_file) fill it. Older than %s days for %s fires PostgresDataRetentionExceeded: the cleanup job has stopped.' % [c.retentionMetric, s.num(c.retentionMaxAgeSeconds / 86400), c.retentionFor],
+                     's', [q('%s%s' % [c.retentionMetric, sel()], '{{target}} {{table}}')], w=24, h=6,
+                     thresholds=[[c.retentionMaxAgeSeconds, 'red']], min=0),
       ]),
     ],
   )

@@ -6,7 +6,8 @@ local s = import 'lib/stack.libsonnet';
 
 function(config)
   local c = config.redis;
-  local sel(extra=[]) = s.sel(c.selector, extra);
+  local redis = s.source(config, 'redis', c.selector, 'redis_up', 'Redis job', 'The scrape job(s) of the exporter watching Redis.');
+  local sel(extra=[]) = s.sel(redis.selector, extra);
   local q = g.query;
   local rate(m, extra=[]) = 'rate(%s%s[$__rate_interval])' % [m, sel(extra)];
 
@@ -15,15 +16,15 @@ function(config)
     title='Redis',
     description='Redis servers watched by stack-exporter: availability, memory against maxmemory, hit ratio, evictions, clients, replication, cluster and sentinel state, key groups and commands.',
     tags=['redis'],
-    variables=[
-      s.instanceVariable('redis_up', c.selector, description='The stack-exporter instance(s) that scrape these servers.'),
-      s.targetVariable(['redis'], c.selector, description='Redis targets (the name configured in the exporter).'),
+    variables=s.jobVariables([redis]) + [
+      s.instanceVariable('redis_up', redis.selector, description='The stack-exporter instance(s) that scrape these servers.'),
+      s.targetVariable(['redis'], redis.selector, description='Redis targets (the name configured in the exporter).'),
     ],
     rows=[
       g.row('Availability', [
         g.stat('Up', 'Whether the exporter reached the server at its last scrape (redis_up). DOWN for %s fires RedisDown.' % c.downFor,
                'none', [q('redis_up%s' % sel(), '{{target}}', instant=true)], w=6, mappings=g.upMappings(), base='red', thresholds=[[1, 'green']]),
-        g.stat('Role', 'Replication role per server, from INFO (redis_instance_info). A change of role is a failover (RedisFailover).',
+        g.stat('Role', 'Replication role per server, from INFO (redis_instance_info). A change of role, or a new replication history (redis_second_repl_offset rising), is a failover (RedisFailover).',
                'none', [q('redis_instance_info%s' % sel(), '{{target}}: {{role}}', instant=true)], w=6, textMode='name', colorMode='none'),
         g.stat('Uptime', 'Seconds since the server started: a small value means a restart, which empties a cache without persistence.',
                's', [q('redis_uptime_in_seconds%s' % sel(), '{{target}}', instant=true)], w=6, thresholds=[[0, 'orange'], [3600, 'green']], base='orange'),
@@ -33,9 +34,12 @@ function(config)
                      'ops', [q('sum by (target) (%s)' % rate('redis_commands_processed_total'), '{{target}}')], w=24, h=6),
       ]),
       g.row('Memory and evictions', [
-        g.timeseries('Memory used / maxmemory',
-                     'Used memory as a fraction of maxmemory; servers without a limit (maxmemory 0) are left out. Above %s for %s fires RedisMemoryHigh.' % [s.num(c.memoryRatio), c.memoryFor],
-                     'percentunit', [q('redis_memory_used_bytes%(s)s / (redis_memory_max_bytes%(s)s > 0)' % { s: sel() }, '{{target}}')],
+        g.timeseries('Memory used / limit',
+                     'Used memory as a fraction of maxmemory; for servers without a limit (maxmemory 0), resident memory as a fraction of the host memory, the limit they really have (in a container set maxmemory: the host is not the container). Sentinels have no memory series. Above %s for %s fires RedisMemoryHigh.' % [s.num(c.memoryRatio), c.memoryFor],
+                     'percentunit', [
+                       q('redis_memory_used_bytes%(s)s / (redis_memory_max_bytes%(s)s > 0)' % { s: sel() }, '{{target}} of maxmemory'),
+                       q('redis_memory_used_rss_bytes%(s)s / redis_total_system_memory_bytes%(s)s and redis_memory_max_bytes%(s)s == 0' % { s: sel() }, '{{target}} of host memory'),
+                     ],
                      thresholds=[[c.memoryRatio, 'red']], min=0, max=1),
         g.timeseries('Memory used and limit', 'Bytes allocated by Redis, its resident set and the maxmemory setting (0 means no limit).',
                      'bytes', [
@@ -77,24 +81,24 @@ function(config)
                      'ops', [q('sum by (target) (%s)' % rate('redis_rejected_connections_total'), '{{target}}')], thresholds=[[0, 'red']], min=0),
       ]),
       g.row('Replication, cluster and sentinel', [
-        g.stat('Connected replicas', 'Replicas connected to each primary. A primary that had replicas within %s and has none fires RedisNoReplicas.' % c.replicasLookback,
+        g.stat('Connected replicas', 'Replicas connected to each primary (primaries only: servers whose role is master; replicas, cluster replicas and sentinels are left out). A primary that had replicas within %s and has none fires RedisNoReplicas.' % c.replicasLookback,
                'short', [q('redis_connected_slaves%s and on (target) redis_instance_info%s' % [sel(), sel(['role="master"'])], '{{target}}', instant=true)],
                w=6, colorMode='value'),
-        g.stat('Replica link', 'On replicas: whether the link to the primary is up. DOWN for %s fires RedisReplicaLinkDown.' % c.replicaLinkDownFor,
+        g.stat('Replica link', 'Whether the link to the primary is up (redis_master_link_up: replicas only, primaries and sentinels have no such series). DOWN for %s fires RedisReplicaLinkDown.' % c.replicaLinkDownFor,
                'none', [q('redis_master_link_up%s' % sel(), '{{target}}', instant=true)], w=6, mappings=g.upMappings(), base='red', thresholds=[[1, 'green']]),
-        g.timeseries('Replica lag (seen by the primary)', 'Seconds since each replica last acknowledged its primary, as the primary reports it.',
+        g.timeseries('Replica lag (seen by the primary)', 'Seconds since each replica last acknowledged its primary, as the primary reports it (primaries with connected replicas only).',
                      's', [q('redis_connected_slave_lag_seconds%s' % sel(), '{{target}} → {{slave_ip}}:{{slave_port}}')], w=12, h=4),
-        g.stat('Cluster state', 'CLUSTER INFO state of cluster nodes: FAIL means the cluster refuses queries (RedisClusterStateNotOk).',
+        g.stat('Cluster state', 'CLUSTER INFO state (cluster nodes only: standalone servers and sentinels have no redis_cluster_* series). FAIL means the cluster refuses queries (RedisClusterStateNotOk).',
                'none', [q('redis_cluster_state%s' % sel(), '{{target}}', instant=true)], w=6, mappings=g.okMappings('OK', 'FAIL'), base='red', thresholds=[[1, 'green']]),
-        g.timeseries('Cluster slots', 'Slots whose node is reachable, possibly failing or failed. Any failing slot fires RedisClusterSlotsFailing.',
+        g.timeseries('Cluster slots', 'Slots whose node is reachable, possibly failing or failed (cluster nodes only). Any failing slot fires RedisClusterSlotsFailing.',
                      'short', [
                        q('redis_cluster_slots_ok%s' % sel(), '{{target}} ok'),
                        q('redis_cluster_slots_pfail%s' % sel(), '{{target}} pfail'),
                        q('redis_cluster_slots_fail%s' % sel(), '{{target}} fail'),
                      ], w=6, h=4),
-        g.stat('Sentinel: primary status', 'Whether each sentinel sees its primary as ok. DOWN for %s fires RedisSentinelMasterDown.' % c.sentinelMasterDownFor,
+        g.stat('Sentinel: primary status', 'Whether each sentinel sees its primary as ok (sentinels only: redis_sentinel_* comes from sentinel targets). DOWN for %s fires RedisSentinelMasterDown.' % c.sentinelMasterDownFor,
                'none', [q('redis_sentinel_master_status%s' % sel(), '{{target}}: {{master_name}}', instant=true)], w=6, mappings=g.upMappings('OK', 'DOWN'), base='red', thresholds=[[1, 'green']]),
-        g.stat('Sentinel: healthy peers', 'Sentinels and replicas of each primary that are not flagged down: a quorum needs enough sentinels.',
+        g.stat('Sentinel: healthy peers', 'Sentinels and replicas of each primary that are not flagged down, as each sentinel sees them (sentinels only): a quorum needs enough sentinels.',
                'short', [
                  q('redis_sentinel_master_ok_sentinels%s' % sel(), '{{target}}: {{master_name}} sentinels', instant=true),
                  q('redis_sentinel_master_ok_slaves%s' % sel(), '{{target}}: {{master_name}} replicas', instant=true),
@@ -114,13 +118,13 @@ function(config)
                        q('redis_db_keys%s' % sel(), '{{target}} {{db}}'),
                        q('redis_db_keys_expiring%s' % sel(), '{{target}} {{db}} expiring'),
                      ], w=12),
-        g.timeseries('Key groups', 'Keys matching each configured pattern (counted with SCAN in the background; a lower bound when a pass was incomplete). A drop of more than %s in %s fires RedisSessionKeysDropped for groups matching "%s".' % [s.num(c.keyDropRatio * 100) + '%', '1h', c.sessionKeyGroups],
+        g.timeseries('Key groups', 'Keys matching each configured pattern (only targets with key_patterns configured, once the first background SCAN pass has finished; a lower bound when a pass was incomplete). A drop of more than %s in %s fires RedisSessionKeysDropped for groups matching "%s".' % [s.num(c.keyDropRatio * 100) + '%', '1h', c.sessionKeyGroups],
                      'short', [q('redis_key_group_keys%s' % sel(), '{{target}} {{db}} {{key_group}}')], w=12),
       ]),
       g.row('Commands', [
         g.timeseries('Top commands per second', 'The ten busiest commands by calls per second.',
                      'ops', [q('topk(10, sum by (target, cmd) (%s))' % rate('redis_commands_total'), '{{target}} {{cmd}}')], w=12),
-        g.timeseries('Command latency p99', "Redis's own 99th percentile latency per command (LATENCYSTATS), the ten slowest.",
+        g.timeseries('Command latency p99', "Redis's own 99th percentile latency per command (LATENCYSTATS: Redis 7 and later only), the ten slowest.",
                      's', [q('topk(10, redis_commands_latency_seconds%s)' % sel(['quantile="0.99"']), '{{target}} {{cmd}}')], w=12),
       ]),
     ],

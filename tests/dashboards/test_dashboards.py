@@ -157,6 +157,11 @@ def _thresholds(data: dict[str, Any], title: str) -> list[float]:
         ("hosts", "node+: { fsFreeWarning: 0.123 }", "Free space"),
         ("email", "email+: { bounceCritical: 0.123 }", "Bounce ratio"),
         ("exporter", "exporter+: { staleSeconds: 0.123 }", "Cache age"),
+        ("email", "email+: { complaintWarning: 0.123 }", "Complaint ratio"),
+        ("email", "email+: { sendQuotaRatio: 0.123 }", "Send quota used (24h)"),
+        ("overview", "probe+: { cacheHitRatio: 0.123 }", "Cache hit ratio (1h)"),
+        ("overview", "probe+: { cacheMinMaxAgeSeconds: 0.123 }", "Cache lifetime (max-age, s-maxage)"),
+        ("postgres", "postgres+: { retentionMaxAgeSeconds: 0.123 }", "Oldest row age"),
     ],
 )
 def test_thresholds_come_from_the_rule_pack_config(view: str, override: str, title: str) -> None:
@@ -181,3 +186,354 @@ def test_metric_names_are_extracted_from_queries() -> None:
     assert metric_names('sum by (target) (rate(redis_x_total{job="a", target=~"$target"}[5m]))') == {"redis_x_total"}
     assert metric_names("stack_rulepack_info") == {"stack_rulepack_info"}
     assert metric_names('a_b{x="1"} / on (target) group_left (q) c:d:e{y=~"$t"}') == {"a_b", "c:d:e"}
+
+
+# ---------------------------------------------------------------- job variables
+
+# A label matcher on `job` and its value: every one in a query must be a variable reference.
+_JOB_MATCHER_RE = re.compile(r"""\bjob\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)\"""")
+_JOB_VARIABLE_RE = re.compile(r"^\$\{?(\w*job)\}?$")
+# Which config selector each job variable stands for (the `<key>_job` of a source with a job
+# of its own is checked by the override tests below).
+JOB_VARIABLES = {"job": "exporterSelector", "node_job": "node.selector", "app_job": "app.selector"}
+
+
+def _queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
+    """(where, text) of every panel query and every variable query of a dashboard."""
+    out = [(f"panel {raw.get('title')}", str(t["expr"])) for raw in dashboard["panels"] for t in raw.get("targets", [])]
+    for var in dashboard["templating"]["list"]:
+        if var["type"] == "query":
+            out.append((f"variable {var['name']}", str(var["definition"])))
+            out.append((f"variable {var['name']}", str(var["query"]["query"])))
+    return out
+
+
+def _job_literals(dashboard: dict[str, Any]) -> list[str]:
+    return [
+        f'{dashboard["uid"]}: {where}: job{op}"{value}"'
+        for where, text in _queries(dashboard)
+        for op, value in _JOB_MATCHER_RE.findall(text)
+        if not _JOB_VARIABLE_RE.match(value)
+    ]
+
+
+def _variables(dashboard: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {v["name"]: v for v in dashboard["templating"]["list"]}
+
+
+def _job_value(selector: str) -> str:
+    match = re.search(r'\bjob\s*=\s*"([^"]*)"', selector)
+    assert match, f'{selector!r} has no job="..." matcher'
+    return match.group(1)
+
+
+def _lookup(config: dict[str, Any], dotted: str) -> Any:
+    value: Any = config
+    for part in dotted.split("."):
+        value = value[part]
+    return value
+
+
+def _render_all(override: str) -> dict[str, dict[str, Any]]:
+    """Every dashboard through the mixin, with `_config` overridden once for rules and dashboards."""
+    mixin = "(import 'rules/mixin.libsonnet') + (import 'dashboards/dashboards.libsonnet')"
+    rendered: dict[str, dict[str, Any]] = jsonnet(f"({mixin} + {{ _config+:: {{ {override} }} }}).grafanaDashboards")
+    return rendered
+
+
+def test_the_job_matcher_check_catches_a_literal() -> None:
+    board = {
+        "uid": "x",
+        "panels": [{"title": "t", "targets": [{"expr": 'up{job="a"} + up{job=~"$job"} + up{ job =~ "b|c"}'}]}],
+        "templating": {"list": []},
+    }
+    assert _job_literals(board) == ['x: panel t: job="a"', 'x: panel t: job=~"b|c"']
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_no_query_hard_codes_a_job(view: str) -> None:
+    data = committed(view)
+    assert not _job_literals(data), "\n".join(_job_literals(data))
+    # and every job variable a query refers to exists
+    names = set(_variables(data))
+    for where, text in _queries(data):
+        for _, value in _JOB_MATCHER_RE.findall(text):
+            match = _JOB_VARIABLE_RE.match(value)
+            assert match and match.group(1) in names, f"{view}: {where} uses ${value} but has no such variable"
+
+
+def test_job_variables_default_to_the_rule_packs_jobs() -> None:
+    config = rule_config()
+    expected = {
+        "overview": {"job", "app_job"},
+        "redis": {"job"},
+        "postgres": {"job"},
+        "billing": {"job"},
+        "email": {"job"},
+        "hosts": {"node_job"},
+        "exporter": {"job"},
+    }
+    assert set(expected) == set(VIEWS)
+    for view in VIEWS:
+        variables = _variables(committed(view))
+        jobs = {name for name in variables if name.endswith("job")}
+        assert jobs == expected[view], f"{view} has job variables {jobs}"
+        for name in jobs:
+            var = variables[name]
+            job = _job_value(str(_lookup(config, JOB_VARIABLES[name])))
+            assert var["current"]["value"] == [job], f"{view}: ${name} defaults to {var['current']}, not {job!r}"
+            assert var["multi"] and var["includeAll"] and var["allValue"] == ".*"
+            assert var["query"]["query"].startswith("label_values(") and var["query"]["query"].endswith(", job)")
+    # the per-source selectors default to the exporter's: they share its variable
+    for key in ("redis", "postgres", "pgbouncer", "lago", "probe", "directus"):
+        assert config[key]["selector"] == config["exporterSelector"]
+    assert config["email"]["selector"] == config["email"]["statuspageSelector"] == config["exporterSelector"]
+
+
+# Selectors that are more than a job matcher, and sources on jobs of their own.
+_OVERRIDE = """
+  exporterSelector: 'job="x", namespace="y"',
+  node+: { selector: 'job="n", cluster="c"' },
+  app+: { selector: 'job="a", env="prod"' },
+  probe+: { selector: 'job="blackbox", module="http_2xx"' },
+  email+: { statuspageSelector: 'job=~"status|pages"' },
+"""
+
+
+def _groups_with(text: str, reference: str) -> list[str]:
+    """The {...} matcher groups of `text` that contain `reference`."""
+    return [g for g in re.findall(r"\{[^{}]*\}", text) if reference in g]
+
+
+def test_selectors_keep_their_other_matchers_and_only_the_job_becomes_a_variable() -> None:
+    rendered = _render_all(_OVERRIDE)
+    kept = {
+        '$job"': 'namespace="y"',
+        '$node_job"': 'cluster="c"',
+        '$probe_job"': 'module="http_2xx"',
+        '$statuspage_job"': 'job=~"$statuspage_job"',  # its own selector is only a job matcher
+    }
+    seen: set[str] = set()
+    for name, data in rendered.items():
+        assert not _job_literals(data), f"{name}:\n" + "\n".join(_job_literals(data))
+        for where, text in _queries(data):
+            for reference, matcher in kept.items():
+                for group in _groups_with(text, reference):
+                    seen.add(reference)
+                    assert matcher in group, f"{name}: {where}: {group} lost {matcher}"
+    assert seen == set(kept), f"no query used {set(kept) - seen}"
+
+    defaults = {
+        "overview.json": {
+            "job": ["x"],
+            "probe_job": ["blackbox"],
+            "app_job": ["a"],
+            "statuspage_job": ["status", "pages"],
+        },
+        "email.json": {"job": ["x"], "statuspage_job": ["status", "pages"]},
+        "hosts.json": {"node_job": ["n"]},
+        "redis.json": {"job": ["x"]},
+    }
+    for name, expected in defaults.items():
+        variables = _variables(rendered[name])
+        actual = {n: v["current"]["value"] for n, v in variables.items() if n.endswith("job")}
+        assert actual == expected, f"{name}: {actual}"
+    # the probe panels follow the probe job, the exporter's own panels the exporter job
+    overview = {p["title"]: p for p in rendered["overview.json"]["panels"]}
+    assert '$probe_job"' in overview["Probe status"]["targets"][0]["expr"]
+    assert '$job"' in overview["Exporter scraped"]["targets"][0]["expr"]
+    # the app's recorded series only keep the aggregation labels: env is not one of them
+    app_expr = overview["Error ratio (5xx)"]["targets"][0]["expr"]
+    assert 'job=~"$app_job"' in app_expr and "env=" not in app_expr
+
+
+def test_a_job_regex_that_is_no_list_becomes_the_all_value() -> None:
+    rendered = _render_all("""exporterSelector: 'job=~"stack-.*"'""")
+    var = _variables(rendered["redis.json"])["job"]
+    assert var["current"]["value"] == ["$__all"]
+    assert var["allValue"] == "stack-.*"
+    assert not _job_literals(rendered["redis.json"])
+
+
+def test_without_job_among_the_app_aggregation_labels_there_is_no_app_job_variable() -> None:
+    rendered = _render_all("app+: { aggregationLabels: ['service'] }")
+    overview = rendered["overview.json"]
+    assert "app_job" not in _variables(overview)
+    titles = {p["title"]: p for p in overview["panels"]}
+    assert "$app_job" not in titles["Error ratio (5xx)"]["targets"][0]["expr"]
+
+
+# ---------------------------------------------------------------- email sources and providers
+
+EMAIL_DOCS = ROOT / "docs" / "metrics" / "email.md"
+NOT_REPORTED = "(not reported)"
+# The config sections of the providers and the names the documentation's tables give them.
+PROVIDERS = {"sendgrid": "SendGrid", "mailgun": "Mailgun", "postmark": "Postmark", "resend": "Resend", "ses": "AWS SES"}
+
+
+def _email_sources() -> set[str]:
+    from exporter.collectors import SOURCES
+
+    email = {key for key, spec in SOURCES.items() if spec.module.startswith("exporter.collectors.email.")}
+    assert email == set(PROVIDERS), "the provider list of this test differs from the registration table"
+    return email | {key for key, spec in SOURCES.items() if spec.module.endswith((".dns_auth", ".statuspage"))}
+
+
+def test_the_email_target_variable_covers_every_email_source() -> None:
+    target = _variables(committed("email"))["target"]
+    match = re.search(r'collector=~"([^"]*)"', target["definition"])
+    assert match
+    assert set(match.group(1).split("|")) == _email_sources()
+
+
+def _table(text: str, heading: str | None) -> list[list[str]]:
+    """The first Markdown table after `heading` (or in the text), as rows of stripped cells."""
+    if heading is not None:
+        text = text[text.index(heading) :]
+    rows = []
+    for line in text.splitlines():
+        if line.startswith("|"):
+            rows.append([c.strip() for c in line.strip().strip("|").split("|")])
+        elif rows:
+            break
+    return [r for r in rows if not set("".join(r)) <= set("-: ")]
+
+
+def _provider_specific() -> dict[str, set[str]]:
+    """What only some providers report, read from docs/metrics/email.md: `event:<name>` for
+    email_events_total's events and metric names, each with the providers that do report it."""
+    text = EMAIL_DOCS.read_text()
+    mapping = _table(text, "## Event mapping")
+    header = [re.sub(r"\s*\(.*\)$", "", cell) for cell in mapping[0][1:]]
+    assert header == list(PROVIDERS.values()), f"the event mapping's columns changed: {header}"
+    metrics = {row[0].strip("`"): row[3] for row in _table(text, "| Metric |")[1:]}
+    out: dict[str, set[str]] = {}
+    for row in mapping[1:]:
+        key, cells = row[0], row[1:]
+        if NOT_REPORTED not in cells:
+            continue
+        reporting = {p for p, cell in zip(header, cells, strict=True) if cell != NOT_REPORTED}
+        if key.startswith("`"):  # a metric of its own
+            out[key.strip("`")] = reporting
+        elif re.fullmatch(r"[a-z_]+", key) and key not in metrics and any(key in m for m in metrics):
+            for metric in metrics:  # "reputation": the metrics named after it
+                if key in metric:
+                    out[metric] = reporting
+        else:
+            out[f"event:{key}"] = reporting
+    # one provider's own metrics: named after its section, or described as its API's figure
+    for metric, help_text in metrics.items():
+        for section, name in PROVIDERS.items():
+            if metric.startswith(f"{section}_") or re.search(rf"\b{section.upper()}\b", help_text):
+                out[metric] = {name}
+    return out
+
+
+def _recorded_events() -> dict[str, set[str]]:
+    """The email_events_total events each recording rule reads, through other recorded series too."""
+    groups = yaml.safe_load((RULES_GENERATED / "prometheus_rules.yaml").read_text())["groups"]
+    exprs: dict[str, str] = {}
+    for group in groups:
+        for rule in group["rules"]:
+            if "record" in rule:
+                exprs[rule["record"]] = exprs.get(rule["record"], "") + "\n" + rule["expr"]
+
+    def events(name: str, seen: frozenset[str] = frozenset()) -> set[str]:
+        found = set(re.findall(r'event="(\w+)"', exprs[name]))
+        for other in metric_names(exprs[name]) & set(exprs):
+            if other not in seen and other != name:
+                found |= events(other, seen | {name})
+        return found
+
+    return {name: events(name) for name in exprs}
+
+
+def _reads(expr: str, recorded: dict[str, set[str]]) -> set[str]:
+    names = metric_names(expr)
+    read = set(names) | {f"event:{e}" for e in re.findall(r'event="(\w+)"', expr)}
+    for name in names & set(recorded):
+        read |= {f"event:{e}" for e in recorded[name]}
+    return read
+
+
+def test_the_provider_specific_series_are_read_from_the_docs() -> None:
+    specific = _provider_specific()
+    assert specific["event:delivered"] == {"SendGrid", "Mailgun", "Resend"}
+    assert specific["event:opened"] == {"SendGrid", "Mailgun", "Postmark", "Resend"}
+    assert specific["email_reputation_bounce_ratio"] == {"Postmark", "AWS SES"}
+    assert specific["email_domain_verified"] == {"Resend"}
+    assert specific["ses_account_sending_enabled"] == specific["email_send_quota_max_24h"] == {"AWS SES"}
+    assert "event:requested" not in specific and "email_events_total" not in specific
+
+
+def test_panels_of_provider_specific_series_name_the_providers() -> None:
+    specific = _provider_specific()
+    recorded = _recorded_events()
+    problems, checked = [], set()
+    for panel in all_panels():
+        description = str(panel.raw["description"])
+        for key in set().union(*(_reads(e, recorded) for e in panel.exprs)) & set(specific):
+            checked.add(key)
+            providers = specific[key]
+            missing = sorted(p for p in providers if p not in description)
+            if missing:
+                problems.append(f"{panel}: reads {key} but does not name {missing}")
+            if len(providers) == 1 and "only" not in description.lower():
+                problems.append(f"{panel}: reads {key}, which only {min(providers)} reports, and does not say so")
+    assert not problems, "\n".join(problems)
+    # the check saw the panels it is for (recorded ratios included)
+    expected = {"event:delivered", "event:opened", "event:clicked", "email_reputation_bounce_ratio"}
+    expected |= {"email_domain_verified", "ses_account_enforcement_status", "email_send_quota_sent_24h"}
+    assert expected <= checked, f"not checked: {expected - checked}"
+
+
+# Series only some variants of a source have (docs/metrics/redis.md, postgres.md, http_probe.md),
+# and what the description of a panel reading them must say.
+VARIANT_SPECIFIC = {
+    "redis_cluster_": "cluster nodes only",
+    "redis_sentinel_": "sentinels only",
+    "redis_master_link_up": "replicas only",
+    "redis_connected_slave_lag_seconds": "primaries with connected replicas",
+    "redis_connected_slaves": "primaries only",
+    "redis_key_group_": "key_patterns",
+    "redis_commands_latency_seconds": "Redis 7",
+    "pg_replication_lag_": "replicas only",
+    "pg_stat_wal_receiver_up": "replicas only",
+    "pg_stat_replication_": "primaries with connected replicas",
+    "pg_replication_slot_": "replication slots",
+    "pg_stat_statements_": "pg_stat_statements extension",
+    "pg_retention_": "pg_retention",
+    "probe_http_cache_": "check_cache: true",
+    "probe_ssl_earliest_cert_expiry": "HTTPS probes only",
+}
+
+
+def test_panels_of_variant_specific_series_name_the_variant() -> None:
+    problems, checked = [], set()
+    for panel in all_panels():
+        description = str(panel.raw["description"]).lower()
+        names = set().union(*(metric_names(e) for e in panel.exprs))
+        for prefix, words in VARIANT_SPECIFIC.items():
+            if any(n.startswith(prefix) for n in names):
+                checked.add(prefix)
+                if words.lower() not in description:
+                    problems.append(f"{panel}: reads {prefix}* but does not say {words!r}")
+    assert not problems, "\n".join(problems)
+    assert checked == set(VARIANT_SPECIFIC), f"no panel reads {set(VARIANT_SPECIFIC) - checked}"
+
+
+def test_recorded_series_the_panels_read_are_recorded_by_the_pack() -> None:
+    recorded = set(_recorded_events())
+    for panel in all_panels():
+        for expr in panel.exprs:
+            for name in metric_names(expr):
+                if ":" in name:
+                    assert name in recorded, f"{panel}: {name} is not a recording rule of rules/generated"
+
+
+def test_email_ratio_names_follow_the_config() -> None:
+    rendered = _render_all("email+: { ratioWindow: '3h', engagementWindow: '2d' }")["email.json"]
+    exprs = " ".join(t["expr"] for p in rendered["panels"] for t in p.get("targets", []))
+    assert "target_provider:email_bounced_per_requested:ratio3h" in exprs
+    assert "target_provider:email_opened_per_requested:ratio2d" in exprs
+    assert "ratio6h" not in exprs and "ratio1d" not in exprs
