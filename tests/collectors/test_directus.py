@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
-from aiohttp import web
 
 from tests.fakes.checks import assert_clean_error, assert_no_secret, capture, logged
-from tests.fakes.common import FIXTURES, FakeServer, Fault
+from tests.fakes.common import FIXTURES, Fault
+from tests.fakes.directus import FakeDirectus, real
 from tests.helpers import exporter, promtool_check, scrape, value, values
 from tests.servers.directus import ADMIN_TOKEN, VIEWER_TOKEN, WIDGETS, DirectusServer
 
@@ -92,55 +91,9 @@ async def test_stop_and_recover(directus: DirectusServer) -> None:
 # --------------------------------------------------------------------------- 11.x and error bodies (fixtures)
 
 
-class FakeDirectus(FakeServer):
-    """Serves captured bodies: 11.3.5 from directus-real, the 503 error from directus/."""
-
-    def __init__(self, health: tuple[int, Any], count: Any, token: str) -> None:
-        super().__init__()
-        self.health, self.count_body, self.token = health, count, token
-
-    def rate_limit_headers(self, seconds: float) -> dict[str, str]:
-        return {"Retry-After": str(int(seconds))}
-
-    def routes(self, app: web.Application) -> None:
-        app.router.add_get("/server/ping", self.ping)
-        app.router.add_get("/server/health", self.serve_health)
-        app.router.add_get("/server/info", self.info)
-        app.router.add_get("/items/widgets", self.items)
-
-    async def ping(self, request: web.Request) -> web.Response:
-        return web.Response(text="pong", content_type="text/html")
-
-    def _authed(self, request: web.Request) -> bool:
-        return request.headers.get("Authorization") == f"Bearer {self.token}"
-
-    async def serve_health(self, request: web.Request) -> web.Response:
-        status, body = self.health
-        return web.json_response(body, status=status, content_type="application/health+json")
-
-    async def info(self, request: web.Request) -> web.Response:
-        return web.json_response(_real("11.3.5", "server_info_admin.json"))
-
-    async def items(self, request: web.Request) -> web.Response:
-        if not self._authed(request):
-            return web.json_response(
-                {"errors": [{"message": "Invalid user credentials.", "extensions": {"code": "INVALID_CREDENTIALS"}}]},
-                status=401,
-            )
-        return web.json_response(self.count_body)
-
-
-def _real(version: str, name: str) -> Any:
-    return json.loads((FIXTURES / "directus-real" / version / name).read_text())
-
-
 @pytest.fixture
 async def fake11() -> AsyncIterator[FakeDirectus]:
-    fake = FakeDirectus(
-        (200, _real("11.3.5", "server_health_admin.json")),
-        _real("12.4.0-postgres", "items_widgets_count.json"),
-        FAKE_TOKEN,
-    )
+    fake = FakeDirectus.v11(FAKE_TOKEN)
     async with fake.running() as f:
         yield f  # type: ignore[misc]
 
@@ -149,7 +102,7 @@ async def test_v11_bodies_and_count_as_string(fake11: FakeDirectus) -> None:
     health = fake11.health[1]
     async with exporter("directus:\n" + config("cms", fake11.url, FAKE_TOKEN, ("widgets",))) as client:
         text = await scrape(client)
-    assert value(text, "directus_info", version=_real("11.3.5", "server_info_admin.json")["data"]["version"]) == 1
+    assert value(text, "directus_info", version=real("11.3.5", "server_info_admin.json")["data"]["version"]) == 1
     ms = health["checks"]["sqlite3:responseTime"][0]["observedValue"]
     assert value(text, "directus_health_database_response_time_seconds", client="sqlite3") == pytest.approx(ms / 1000)
     # PostgreSQL sends the count as a string

@@ -1,0 +1,224 @@
+"""The variant matrix (tests/rules/variants/): per real variant, a healthy twin fires no
+warning or critical alert, each incident its source claims fires its alert, and the docs
+say exactly where an alert cannot work.  See tests/rules/variants/__init__.py."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import pkgutil
+import subprocess
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+import tests.rules.variants as matrix
+from exporter.collectors import SOURCES
+from tests.rules.rulepack import GENERATED, PROMTOOL, ROOT, alert_rules, load_generated
+from tests.rules.variants import Source, Variant, parse, promtool_groups
+
+pytestmark = pytest.mark.timeout(600)
+
+DOCS = ROOT / "docs" / "metrics"
+TABLE_HEADER = "| Condition | Alert | Works on |"
+# Alert groups whose every alert must be claimed by an incident of some source here.
+COVERED_GROUPS = {
+    "stack-exporter.email",
+    "stack-exporter.redis",
+    "stack-exporter.postgres",
+    "stack-exporter.pgbouncer",
+    "stack-exporter.lago",
+    "stack-exporter.directus",
+    "stack-exporter.probe",
+    "stack-exporter.exporter",
+}
+# Alerts of those groups that no variant can show from one exporter's series, and why.
+# The first version's EmailDeliveriesStopped, written against the union of the providers.
+FIRST_DELIVERIES_STOPPED = (
+    "sum by (target, provider) (increase(email_events_total{event='requested'}[1h])) > 10"
+    " unless on (target, provider)"
+    " sum by (target, provider) (increase(email_events_total{event='delivered'}[1h])) > 0"
+)
+NOT_PER_VARIANT = {
+    "StackExporterDown": "Prometheus's `up` of the exporter's own scrape: not a source's series",
+    "StackExporterAbsent": "the absence of the exporter's scrape job: not a source's series",
+    "StackExporterConfigReloadFailed": "the exporter process's reload state: not a source's series",
+}
+
+
+@cache
+def sources() -> tuple[Source, ...]:
+    found = []
+    for info in pkgutil.iter_modules(matrix.__path__):
+        module = importlib.import_module(f"{matrix.__name__}.{info.name}")
+        found.append(module.SOURCE)
+    return tuple(found)
+
+
+def all_variants() -> list[tuple[Source, Variant]]:
+    return [(s, v) for s in sources() for v in s.variants]
+
+
+# ------------------------------------------------------------------ the docs tables
+
+
+def docs_table(source: Source) -> dict[str, tuple[str, set[str]]]:
+    """condition -> (alert, variants it works on) from the source's "Alerts by variant" table."""
+    path = DOCS / f"{source.docs}.md"
+    lines = path.read_text().splitlines()
+    assert TABLE_HEADER in lines, f"{path.relative_to(ROOT)}: no '{TABLE_HEADER}' table"
+    rows: dict[str, tuple[str, set[str]]] = {}
+    every = {v.name for v in source.variants}
+    for line in lines[lines.index(TABLE_HEADER) + 2 :]:
+        if not line.startswith("|"):
+            break
+        condition, alert, works = (cell.strip() for cell in line.strip("|").split("|"))
+        names = {w.strip() for w in works.split(",") if w.strip()} if works not in {"all", "none"} else set()
+        if works == "all":
+            names = every
+        assert names <= every, f"{path.name}: {condition!r} names unknown variants {sorted(names - every)}"
+        rows[condition] = (alert.strip("`"), names)
+    return rows
+
+
+def test_docs_tables_list_every_incident() -> None:
+    problems = []
+    for source in sources():
+        rows = docs_table(source)
+        conditions = {i.condition: i for i in source.incidents}
+        for missing in sorted(set(conditions) - set(rows)):
+            problems.append(f"docs/metrics/{source.docs}.md: no row for {missing!r}")
+        for extra in sorted(set(rows) - set(conditions)):
+            problems.append(f"docs/metrics/{source.docs}.md: row {extra!r} matches no incident of the matrix")
+        for condition, (alert, _) in rows.items():
+            if condition in conditions and conditions[condition].alert != alert:
+                problems.append(f"docs/metrics/{source.docs}.md: {condition!r} names {alert}, the matrix another alert")
+    assert not problems, "\n".join(problems)
+
+
+# ------------------------------------------------------------------ completeness
+
+
+def test_every_email_provider_is_a_variant() -> None:
+    providers = {k for k, spec in SOURCES.items() if spec.module.startswith("exporter.collectors.email.")}
+    email = next(s for s in sources() if s.name == "email")
+    assert providers == {v.name for v in email.variants}
+
+
+def test_every_alert_is_claimed_by_an_incident() -> None:
+    claimed = {(i.alert, i.severity) for s in sources() for i in s.incidents}
+    missing = []
+    for group in load_generated("prometheus_alerts.yaml")["groups"]:
+        if group["name"] not in COVERED_GROUPS:
+            continue
+        for rule in alert_rules([group]):
+            key = (rule["alert"], rule["labels"]["severity"])
+            if key not in claimed and rule["alert"] not in NOT_PER_VARIANT:
+                missing.append(f"{key[0]} ({key[1]}) in {group['name']}")
+    assert not missing, "alerts no incident of the variant matrix shows:\n" + "\n".join(sorted(set(missing)))
+
+
+# ------------------------------------------------------------------ the matrix itself
+
+
+def _promtool(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PROMTOOL, "test", "rules", str(path)], capture_output=True, text=True, timeout=500, check=False
+    )
+
+
+@pytest.mark.parametrize(("source", "variant"), all_variants(), ids=lambda x: x.name)
+async def test_variant(source: Source, variant: Variant, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    samples = parse(await variant.capture(request))
+    assert samples, f"{variant.name}: nothing captured"
+    groups, supported, _ = promtool_groups(source, variant, samples)
+    if source.check is not None:
+        problems = source.check(variant, samples)
+        assert not problems, f"{variant.name}'s real series disagree with docs/metrics/{source.docs}.md:\n" + "\n".join(
+            problems
+        )
+
+    # the docs say where each condition works: exactly where the variant's series allow it
+    rows = docs_table(source)
+    wrong = []
+    for incident in source.incidents:
+        documented = variant.name in rows.get(incident.condition, ("", set()))[1]
+        if documented != (incident in supported):
+            wrong.append(
+                f"{incident.condition!r}: the docs say it {'works' if documented else 'does not work'} on"
+                f" {variant.name}, the captured series say it {'does' if incident in supported else 'does not'}"
+            )
+    assert not wrong, f"docs/metrics/{source.docs}.md disagrees with {variant.name}'s real series:\n" + "\n".join(wrong)
+
+    # promtool runs a file's groups one after the other: split them over the cores
+    chunks = [groups[i :: os.cpu_count() or 1] for i in range(min(len(groups), os.cpu_count() or 1))]
+    files = []
+    for n, chunk in enumerate(chunks):
+        test_file = tmp_path / f"{source.name}-{variant.name}-{n}-test.yaml"
+        test_file.write_text(
+            yaml.safe_dump(
+                {
+                    "rule_files": [str(GENERATED / "prometheus_alerts.yaml"), str(GENERATED / "prometheus_rules.yaml")],
+                    "evaluation_interval": source.evaluation_interval,
+                    "tests": chunk,
+                },
+                sort_keys=False,
+                width=10_000,
+            )
+        )
+        files.append(test_file)
+    results = await asyncio.gather(*(asyncio.to_thread(_promtool, f) for f in files))
+    failed = [(r, chunk) for r, chunk in zip(results, chunks, strict=True) if r.returncode != 0]
+    assert not failed, "\n".join(_explain(r.stdout + r.stderr, chunk) for r, chunk in failed)
+
+
+def _explain(output: str, groups: list[dict[str, object]]) -> str:
+    """promtool names failing groups by index only: put the group names in."""
+    names = "\n".join(f"  group {i}: {g['name']}" for i, g in enumerate(groups))
+    return f"{output}\ngroups:\n{names}"
+
+
+def test_incident_conditions_are_unique() -> None:
+    for source in sources():
+        names = [i.condition for i in source.incidents]
+        assert len(names) == len(set(names)), f"{source.name}: duplicate conditions"
+
+
+async def test_matrix_catches_a_rule_written_for_the_union(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """The matrix can fail: the first version's EmailDeliveriesStopped, which read "no
+    delivered series" as "nothing delivered", fires on Postmark's healthy twin."""
+    email = next(s for s in sources() if s.name == "email")
+    postmark = next(v for v in email.variants if v.name == "postmark")
+    healthy = promtool_groups(email, postmark, parse(await postmark.capture(request)))[0][:1]
+    old = tmp_path / "old-rule.yaml"
+    old.write_text(
+        yaml.safe_dump(
+            {
+                "groups": [
+                    {
+                        "name": "first-version",
+                        "rules": [
+                            {
+                                "alert": "EmailDeliveriesStopped",
+                                "expr": FIRST_DELIVERIES_STOPPED,
+                                "for": "15m",
+                                "labels": {"severity": "critical"},
+                            }
+                        ],
+                    }
+                ]
+            }
+        )
+    )
+    test_file = tmp_path / "old-test.yaml"
+    test_file.write_text(
+        yaml.safe_dump(
+            {"rule_files": [str(old)], "evaluation_interval": email.evaluation_interval, "tests": healthy}, width=10_000
+        )
+    )
+    result = await asyncio.to_thread(_promtool, test_file)
+    assert result.returncode != 0
+    assert "EmailDeliveriesStopped" in result.stdout + result.stderr

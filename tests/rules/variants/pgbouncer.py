@@ -1,0 +1,137 @@
+"""PgBouncer as a variant: the suite's PgBouncer (transaction pooling) in front of the primary.
+
+Captured from the real exporter reading the admin console as a `stats_users` user, after an
+application client has logged in through it (PgBouncer lists a pool once a client of that
+database and user has connected, as every pool of a running application has): so the capture
+holds the application's pool `appdb/app` and the admin console's own `pgbouncer` pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import psycopg
+import pytest
+
+from tests.helpers import exporter, scrape
+from tests.rules.variants import (
+    EXPORTER_HEALTHY,
+    Change,
+    Incident,
+    Rule,
+    Sample,
+    Source,
+    Values,
+    Variant,
+    becomes,
+    constant,
+    exporter_incidents,
+    grows,
+)
+from tests.servers.postgres import PgBouncer
+
+
+async def pgbouncer(request: pytest.FixtureRequest) -> str:
+    bouncer: PgBouncer = request.getfixturevalue("pgbouncer")
+    with psycopg.connect(bouncer.app_dsn()) as conn:
+        conn.execute("SELECT 1")
+    config = f"global:\n  scrape_timeout: 10s\npgbouncer:\n  - name: pool\n    dsn: {bouncer.dsn}\n"
+    async with exporter(config) as client:
+        return await scrape(client)
+
+
+# ------------------------------------------------------------------ a healthy pool
+
+POOL = {"user": "app"}
+POOL_SIZE = 20
+
+
+def _burst(value: float) -> Values:
+    """A busy pool queues a client for milliseconds now and then: at one scrape in seven."""
+    return lambda _s, t: value if t % 7 == 3 else 0.0
+
+
+HEALTHY = (
+    Rule("pgbouncer_up", constant(1)),
+    # 200 application clients share 20 server connections (transaction pooling)
+    Rule("pgbouncer_pools_client_active_connections", constant(200), POOL),
+    Rule("pgbouncer_pools_server_active_connections", constant(12), POOL),
+    Rule("pgbouncer_pools_server_idle_connections", constant(8), POOL),
+    Rule("pgbouncer_pools_client_waiting_connections", _burst(2), POOL),
+    Rule("pgbouncer_pools_client_maxwait_seconds", _burst(0.02), POOL),
+    Rule("pgbouncer_pools_client_waiting_connections", constant(0)),
+    Rule("pgbouncer_pools_client_maxwait_seconds", constant(0)),
+    Rule("pgbouncer_databases_pool_size", constant(POOL_SIZE)),
+    Rule("pgbouncer_config_default_pool_size", constant(POOL_SIZE)),
+    Rule("pgbouncer_config_max_client_connections", constant(1000)),
+    # 50 transactions/s of 2 queries each
+    Rule("pgbouncer_stats_sql_transactions_pooled_total", grows(3000), {"database": "appdb"}),
+    Rule("pgbouncer_stats_queries_pooled_total", grows(6000), {"database": "appdb"}),
+    Rule("pgbouncer_stats_client_wait_seconds_total", grows(0.5), {"database": "appdb"}),
+    *EXPORTER_HEALTHY,
+)
+
+
+# ------------------------------------------------------------------ incidents
+
+
+def _pool(_variant: Variant, _samples: Sequence[Sample]) -> dict[str, str]:
+    return {"database": "appdb", "user": "app"}
+
+
+def _saturated(waiting: int, maxwait: Callable[[Sample, int, float], float]) -> tuple[Change, ...]:
+    """Every server connection of the pool is busy and clients queue behind them."""
+    return (
+        Change("pgbouncer_pools_client_waiting_connections", becomes(waiting), POOL),
+        Change("pgbouncer_pools_client_maxwait_seconds", maxwait, POOL),
+        Change("pgbouncer_pools_server_active_connections", becomes(POOL_SIZE), POOL),
+        Change("pgbouncer_pools_server_idle_connections", becomes(0), POOL),
+    )
+
+
+def _maxwait(_s: Sample, t: int, _start: float) -> float:
+    # the oldest waiting client waits longer and longer, until query_wait_timeout (120 s)
+    # cancels it and the next in line is the oldest
+    return min(110.0, 10.0 + 60.0 * t)
+
+
+INCIDENTS = (
+    Incident(
+        "the admin console cannot be reached",
+        "PgBouncerDown",
+        "critical",
+        (Change("pgbouncer_up", becomes(0)), Change("stack_exporter_collector_success", becomes(0))),
+        fires_within=10,
+        required=(("pgbouncer_up", {}),),
+    ),
+    Incident(
+        # the pool is too small for the peak: clients queue for most of a second
+        "clients keep waiting for a server connection",
+        "PgBouncerClientsWaiting",
+        "warning",
+        _saturated(6, becomes(0.8)),
+        fires_within=15,
+        required=(("pgbouncer_pools_client_waiting_connections", POOL),),
+        expect_labels=_pool,
+    ),
+    Incident(
+        # the database slows down (or a lock piles up): queries hold the server connections
+        # and the queue's oldest client waits for many seconds
+        "the pool is exhausted: clients wait for seconds",
+        "PgBouncerPoolExhausted",
+        "critical",
+        _saturated(40, _maxwait),
+        fires_within=10,
+        required=(("pgbouncer_pools_client_maxwait_seconds", POOL),),
+        expect_labels=_pool,
+    ),
+    *exporter_incidents("pgbouncer_up"),
+)
+
+SOURCE = Source(
+    name="pgbouncer",
+    docs="pgbouncer",
+    variants=(Variant("pgbouncer", "pgbouncer", pgbouncer),),
+    healthy=HEALTHY,
+    incidents=INCIDENTS,
+)
