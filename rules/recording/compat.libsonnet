@@ -163,6 +163,8 @@
         ['io_threaded_reads_processed', 'io_threaded_reads_processed_total'],
         ['io_threaded_writes_processed', 'io_threaded_writes_processed_total'],
         ['dump_payload_sanitizations', 'dump_payload_sanitizations_total'],
+        ['defrag_hits', 'defrag_hits_total'],
+        ['defrag_misses', 'defrag_misses_total'],
         ['migrate_cached_sockets_total', 'migrate_cached_sockets'],
         ['latency_spike_last', 'latency_spike_last_timestamp_seconds'],
         // Keys per group: theirs groups by Lua regexes, ours by SCAN patterns.

@@ -152,7 +152,7 @@ def _thresholds(data: dict[str, Any], title: str) -> list[float]:
 @pytest.mark.parametrize(
     ("view", "override", "title"),
     [
-        ("redis", "redis+: { memoryRatio: 0.123 }", "Memory used / maxmemory"),
+        ("redis", "redis+: { memoryRatio: 0.123 }", "Memory used / limit"),
         ("postgres", "postgres+: { connectionsCritical: 0.123 }", "Connections / limit"),
         ("hosts", "node+: { fsFreeWarning: 0.123 }", "Free space"),
         ("email", "email+: { bounceCritical: 0.123 }", "Bounce ratio"),

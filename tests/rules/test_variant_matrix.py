@@ -108,6 +108,15 @@ def test_every_email_provider_is_a_variant() -> None:
     assert providers == {v.name for v in email.variants}
 
 
+def test_every_source_of_the_exporter_is_in_the_matrix() -> None:
+    """A source added to the registration table without a variants module fails here."""
+    email = {k for k, spec in SOURCES.items() if spec.module.startswith("exporter.collectors.email.")}
+    matrix_sources = {s.name for s in sources()}
+    missing = set(SOURCES) - email - matrix_sources
+    assert not missing, f"sources without a module in tests/rules/variants/: {sorted(missing)}"
+    assert "email" in matrix_sources
+
+
 def test_every_alert_is_claimed_by_an_incident() -> None:
     claimed = {(i.alert, i.severity) for s in sources() for i in s.incidents}
     missing = []
