@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -291,3 +292,47 @@ async def test_email_reference_matches_every_provider() -> None:
     prefixes = ("email_", "ses_", "resend_", "stack_exporter_http_")
     assert reference_problems("email", text, prefixes=prefixes) == []
     assert promtool_check(text) == ""
+
+
+# The AWS SDK costs about a quarter of a second to import and more to read its JSON models;
+# on the event loop that stalls every other collector of the first scrape after a start or
+# a reload.  Which thread imports it is observable without timing anything.
+_IMPORT_SPY = """
+import asyncio, json, sys, threading
+
+from tests.collectors.test_ses import KEY_ID, SECRET, config
+from tests.fakes.ses import FakeSes
+from tests.helpers import exporter, scrape, value
+
+assert "aiobotocore.session" not in sys.modules, "imported before the collector ran"
+on_loop_thread = {}
+
+
+class Spy:
+    def find_spec(self, name, path=None, target=None):
+        if name in ("aiobotocore.session", "botocore.session"):
+            on_loop_thread[name] = threading.current_thread() is threading.main_thread()
+        return None
+
+
+sys.meta_path.insert(0, Spy())
+
+
+async def main():
+    async with FakeSes(KEY_ID, SECRET, "eu-west-1").running() as fake, exporter(config(("mail", fake.url))) as client:
+        text = await scrape(client)
+    print(json.dumps({"imports": on_loop_thread, "up": value(text, "email_provider_up", target="mail")}))
+
+
+asyncio.run(main())
+"""
+
+
+def test_the_aws_sdk_is_imported_off_the_event_loop() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _IMPORT_SPY], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["up"] == 1
+    assert seen["imports"] == {"aiobotocore.session": False, "botocore.session": False}

@@ -24,6 +24,8 @@ the target in backoff and serves the last good result, bodies are capped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import importlib.util
 import json
 import logging
@@ -119,6 +121,28 @@ class BodyError(Exception):
     """The capped transport refused a body (too large, HTML, not the protocol's format)."""
 
 
+_AWS_MODULES = ("aiobotocore.config", "aiobotocore.httpsession", "aiobotocore.session", "botocore.exceptions")
+
+
+def _import_aws() -> None:
+    """Import the AWS SDK modules the collector uses (slow: run in a thread)."""
+    for name in _AWS_MODULES:
+        importlib.import_module(name)
+
+
+def _load_models(session: Any, services: tuple[str, ...]) -> None:
+    """Read botocore's endpoint data and the services' models into the session's caches."""
+    from botocore.exceptions import DataNotFoundError  # type: ignore[import-untyped]
+
+    loader = session.get_component("data_loader")
+    for name in ("endpoints", "partitions", "sdk-default-configuration"):
+        loader.load_data(name)
+    for service in services:
+        for kind in ("service-2", "endpoint-rule-set-1", "paginators-1", "waiters-2"):
+            with contextlib.suppress(DataNotFoundError):  # not every service ships every kind
+                loader.load_service_model(service, kind)
+
+
 @cache
 def _session_class(cap: int) -> type[Any]:
     """aiobotocore's aiohttp session with the exporter's body cap and a sanity check of the format."""
@@ -203,6 +227,11 @@ class SesCollector(EmailCollector[SesTarget]):
     async def _open(self) -> None:
         if not aiobotocore_installed():
             raise CollectError(f"SES: {INSTALL_HINT}")
+        # Importing aiobotocore and botocore takes a quarter of a second, and botocore then
+        # reads its JSON models synchronously when the first client is made: both would
+        # block the event loop, and with it every other collector of the scrape.  Both run
+        # in a thread; the imports and the session's loader cache what they produce.
+        await asyncio.to_thread(_import_aws)
         from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
         from aiobotocore.session import get_session  # type: ignore[import-untyped]
 
@@ -220,6 +249,7 @@ class SesCollector(EmailCollector[SesTarget]):
             keys = {"aws_access_key_id": cfg.access_key_id.get(), "aws_secret_access_key": cfg.secret_access_key.get()}
         stack = AsyncExitStack()
         try:
+            await asyncio.to_thread(_load_models, session, ("ses", "sesv2", "cloudwatch"))
             for service, url in (
                 ("ses", cfg.endpoint_url),
                 ("sesv2", cfg.endpoint_url),
@@ -236,7 +266,7 @@ class SesCollector(EmailCollector[SesTarget]):
         self._stack = stack
 
     async def _call(self, service: str, op: str, method: str, **params: Any) -> Any:
-        from botocore.exceptions import (  # type: ignore[import-untyped]
+        from botocore.exceptions import (
             BotoCoreError,
             ClientError,
             EndpointConnectionError,
