@@ -9,6 +9,21 @@ function(config)
   local sel(extra=[]) = s.sel(lago.selector, extra);
   local q = g.query;
   local pct(x) = s.num(x * 100) + '%';
+  // Lago counts amounts in the currency's minor unit (ISO 4217's exponent): cents for most,
+  // the unit itself for these zero-decimal currencies, thousandths for the three-decimal ones.
+  local zeroDecimal = 'BIF|CLP|DJF|GNF|ISK|JPY|KMF|KRW|PYG|RWF|UGX|UYI|VND|VUV|XAF|XOF|XPF';
+  local threeDecimal = 'BHD|IQD|JOD|KWD|LYD|OMR|TND';
+  // An amount in cents as the currency's major unit (euros, dollars, yen ...).
+  local major(metric) = |||
+    %(m)s%(cents)s / 100
+    or %(m)s%(three)s / 1000
+    or %(m)s%(zero)s
+  ||| % {
+    m: metric,
+    cents: sel(['currency!~"%s|%s"' % [zeroDecimal, threeDecimal]]),
+    three: sel(['currency=~"%s"' % threeDecimal]),
+    zero: sel(['currency=~"%s"' % zeroDecimal]),
+  };
   local subs(status, offset='') = 'sum by (target) (lago_subscriptions%s%s)' % [sel(['status="%s"' % status]), if offset == '' then '' else ' offset ' + offset];
 
   g.dashboard(
@@ -40,10 +55,10 @@ function(config)
                      ], w=10, thresholds=[[c.failedPaymentsMin, 'red']]),
         g.stat('Overdue invoices', 'Invoices whose payment is overdue.', 'short',
                [q('lago_invoices_payment_overdue%s' % sel(), '{{target}}', instant=true)], w=8, thresholds=[[1, 'orange']], colorMode='value'),
-        g.timeseries('Overdue balance', "Overdue invoice balance per currency, in the currency's minor unit (cents) as Lago reports it. Growth above %s in %s for %s fires LagoOverdueBalanceGrowing." % [pct(c.overdueGrowthRatio), c.overdueWindow, c.overdueFor],
-                     'short', [q('lago_overdue_balance_cents%s' % sel(), '{{target}} {{currency}}')], w=12),
-        g.timeseries('Overdue balance growth (%s)' % c.overdueWindow, 'Change of the overdue balance against %s ago, as a fraction.' % c.overdueWindow,
-                     'percentunit', [q('(lago_overdue_balance_cents%(s)s - lago_overdue_balance_cents%(s)s offset %(w)s) / lago_overdue_balance_cents%(s)s offset %(w)s' % { s: sel(), w: c.overdueWindow }, '{{target}} {{currency}}')],
+        g.timeseries('Overdue balance', "Overdue invoice balance per currency, in the currency's major unit (euros, dollars; yen for JPY): Lago reports minor units (cents), converted here by the currency's ISO 4217 decimals. Growth above %s in %s (and by at least %s minor units) for %s fires LagoOverdueBalanceGrowing." % [pct(c.overdueGrowthRatio), c.overdueWindow, s.num(c.overdueMinCents), c.overdueFor],
+                     'short', [q(major('lago_overdue_balance_cents'), '{{target}} {{currency}}')], w=12, decimals=2),
+        g.timeseries('Overdue balance growth (%s)' % c.overdueWindow, 'Change of the overdue balance against %s ago, as a fraction; not drawn where the balance was 0 then (no ratio from nothing).' % c.overdueWindow,
+                     'percentunit', [q('(lago_overdue_balance_cents%(s)s - lago_overdue_balance_cents%(s)s offset %(w)s) / (lago_overdue_balance_cents%(s)s offset %(w)s > 0)' % { s: sel(), w: c.overdueWindow }, '{{target}} {{currency}}')],
                      w=12, thresholds=[[c.overdueGrowthRatio, 'red']]),
         g.table('Invoices by status', 'Invoices by invoice status and payment status, now.', 'short',
                 [q('lago_invoices%s' % sel(), '')], w=12, hide=['Time', '__name__', 'job', 'instance']),

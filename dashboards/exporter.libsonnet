@@ -10,6 +10,11 @@ function(config)
   local sel(extra=[]) = s.sel(es, extra);
   local isel(extra=[]) = s.sel(es, extra, target=false);
   local q = g.query;
+  // Window of the rates of counters that move only when a source is collected: cached sources
+  // (Lago, email stats, status pages) collect every 60-300 s, so $__rate_interval (a few
+  // scrapes) sees no increase, or one spread over too short a window.  The staleness limit
+  // exceeds every source's refresh interval by definition (config.exporter.staleSeconds).
+  local collectWindow = if c.staleSeconds % 60 == 0 then '%dm' % (c.staleSeconds / 60) else '%ds' % c.staleSeconds;
 
   g.dashboard(
     uid=config.dashboardUids.exporter,
@@ -42,16 +47,16 @@ function(config)
                 ], w=8, mappings=g.okMappings(), base='red', thresholds=[[1, 'green']], hide=['Time', '__name__', 'job']),
         g.timeseries('Collection duration', 'Seconds the last collection of each target took; close to the scrape timeout means deadlines will be missed.',
                      's', [q('stack_exporter_collector_duration_seconds%s' % sel(), '{{collector}} {{target}}')], w=8),
-        g.timeseries('Failures per second', 'Collections that failed or missed their deadline.',
-                     'ops', [q('sum by (collector, target) (rate(stack_exporter_collector_failures_total%s[$__rate_interval]))' % sel(), '{{collector}} {{target}}')], w=8, thresholds=[[0, 'red']], min=0),
+        g.timeseries('Failures per second', 'Collections that failed or missed their deadline, averaged over %s (longer than any refresh interval, so a source collected every few minutes shows its real rate).' % collectWindow,
+                     'ops', [q('sum by (collector, target) (rate(stack_exporter_collector_failures_total%s[%s]))' % [sel(), collectWindow], '{{collector}} {{target}}')], w=8, thresholds=[[0, 'red']], min=0),
         g.timeseries('Cache age', 'Age of the data served per target: 0 when collected for the scrape, larger for sources with a minimum refresh interval. Above %ss for %s fires StackExporterStaleData.' % [s.num(c.staleSeconds), c.staleFor],
                      's', [q('stack_exporter_collector_cache_age_seconds%s' % sel(), '{{collector}} {{target}}')], w=12, thresholds=[[c.staleSeconds, 'red']], min=0),
         g.timeseries('Time since last success', 'Seconds since each target was last collected successfully.',
                      's', [q('time() - stack_exporter_collector_last_success_timestamp_seconds%s' % sel(), '{{collector}} {{target}}')], w=12, thresholds=[[c.staleSeconds, 'red']], min=0),
       ]),
       g.row('HTTP APIs', [
-        g.timeseries('API requests by status', 'Requests the exporter sent to HTTP APIs (Lago, email providers, status pages) by status code; error and timeout when none came back.',
-                     'reqps', [q('sum by (collector, target, code) (rate(stack_exporter_http_requests_total%s[$__rate_interval]))' % sel(), '{{collector}} {{target}} {{code}}')], w=12),
+        g.timeseries('API requests by status', 'Requests the exporter sent to HTTP APIs (Lago, email providers, status pages) by status code; error and timeout when none came back. Averaged over %s: the APIs are called once per refresh interval (60-300 s), not at every scrape.' % collectWindow,
+                     'reqps', [q('sum by (collector, target, code) (rate(stack_exporter_http_requests_total%s[%s]))' % [sel(), collectWindow], '{{collector}} {{target}} {{code}}')], w=12),
         g.timeseries('Rate-limit back-off', 'Seconds until which an API asked the exporter to back off (429 or an exhausted limit); cached data is served meanwhile.',
                      's', [q('clamp_min(stack_exporter_http_rate_limited_until_timestamp_seconds%s - time(), 0)' % sel(), '{{collector}} {{target}}')], w=12),
       ]),

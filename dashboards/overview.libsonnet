@@ -60,8 +60,8 @@ function(config)
                      'percentunit', [q('%s%s' % [app.errorRatio(config, '5m'), appSel], appLegend)], thresholds=[[a.errorRatioWarning, 'red']], min=0),
         g.timeseries('Latency p50 / p95 / p99', 'Request latency quantiles over all routes, from the recorded histogram buckets. Per route, p95 above %ss or p99 above %ss for %s fires AppRouteHighLatencyP95/P99.' % [s.num(a.latencyP95Seconds), s.num(a.latencyP99Seconds), a.latencyFor],
                      's', [
-                       q('histogram_quantile(%s, sum by (%s, le) (%s%s))' % [qt, by, app.latencyBuckets(config), appSel], '%s p%s' % [appLegend, std.strReplace(qt, '0.', '')])
-                       for qt in ['0.5', '0.95', '0.99']
+                       q('histogram_quantile(%s, sum by (%s, le) (%s%s))' % [qt[0], by, app.latencyBuckets(config), appSel], '%s %s' % [appLegend, qt[1]])
+                       for qt in [['0.5', 'p50'], ['0.95', 'p95'], ['0.99', 'p99']]
                      ], thresholds=[[a.latencyP95Seconds, 'orange'], [a.latencyP99Seconds, 'red']], min=0),
         g.timeseries('Requests per second by status', 'Request rate per status code over 5 minutes (recording rule %s).' % app.codeRate(config, '5m'),
                      'reqps', [q('sum by (%s, code) (%s%s)' % [by, app.codeRate(config, '5m'), appSel], appLegend + ' {{code}}')], stack=true),

@@ -35,7 +35,7 @@ function(config)
       ]),
       g.row('Memory and evictions', [
         g.timeseries('Memory used / limit',
-                     'Used memory as a fraction of maxmemory; for servers without a limit (maxmemory 0), resident memory as a fraction of the host memory, the limit they really have (in a container set maxmemory: the host is not the container). Sentinels have no memory series. Above %s for %s fires RedisMemoryHigh.' % [s.num(c.memoryRatio), c.memoryFor],
+                     'Used memory as a fraction of maxmemory; for servers without a limit (maxmemory 0), resident memory as a fraction of the host memory, the limit they really have (in a container set maxmemory: the host is not the container). Sentinels have no memory series. Above %s for %s fires RedisMemoryHigh, except against the maxmemory of a cache (maxmemory-policy %s), which runs full by design.' % [s.num(c.memoryRatio), c.memoryFor, c.cachePolicies],
                      'percentunit', [
                        q('redis_memory_used_bytes%(s)s / (redis_memory_max_bytes%(s)s > 0)' % { s: sel() }, '{{target}} of maxmemory'),
                        q('redis_memory_used_rss_bytes%(s)s / redis_total_system_memory_bytes%(s)s and redis_memory_max_bytes%(s)s == 0' % { s: sel() }, '{{target}} of host memory'),
@@ -48,7 +48,7 @@ function(config)
                        q('redis_memory_max_bytes%s > 0' % sel(), '{{target}} maxmemory'),
                      ], fill=0),
         g.timeseries('Evicted keys per second',
-                     'Keys evicted because of maxmemory. Above %s/s for %s fires RedisEvictions (a pure LRU cache evicts by design).' % [s.num(c.evictionsRate), c.evictionsFor],
+                     'Keys evicted because of maxmemory. Above %s/s for %s fires RedisEvictions, except on caches (maxmemory-policy %s), which evict by design.' % [s.num(c.evictionsRate), c.evictionsFor, c.cachePolicies],
                      'ops', [q('sum by (target) (%s)' % rate('redis_evicted_keys_total'), '{{target}}')], thresholds=[[c.evictionsRate, 'red']], min=0),
         g.timeseries('Fragmentation ratio', 'RSS divided by used memory: well above 1.5 wastes memory (consider active defrag); below 1 means swapping.',
                      'none', [q('redis_mem_fragmentation_ratio%s' % sel(), '{{target}}')], w=12, h=6, thresholds=[[1.5, 'orange']]),
@@ -69,9 +69,9 @@ function(config)
                      ], w=12),
       ]),
       g.row('Clients', [
-        g.timeseries('Connected clients / maxclients', 'Client connections as a fraction of maxclients; at 1 new connections are rejected.',
+        g.timeseries('Connected clients / maxclients', 'Client connections as a fraction of maxclients; at 1 new connections are rejected. Above %s for %s fires RedisClientsNearMax.' % [s.num(c.clientsRatio), c.clientsFor],
                      'percentunit', [q('redis_connected_clients%(s)s / redis_config_maxclients%(s)s' % { s: sel() }, '{{target}}')],
-                     thresholds=[[0.8, 'orange'], [0.95, 'red']], min=0),
+                     thresholds=[[c.clientsRatio, 'orange'], [1, 'red']], min=0),
         g.timeseries('Clients', 'Connected clients (replicas excluded) and clients blocked on BLPOP, WAIT and the like.',
                      'short', [
                        q('redis_connected_clients%s' % sel(), '{{target}} connected'),
@@ -98,7 +98,7 @@ function(config)
                      ], w=6, h=4),
         g.stat('Sentinel: primary status', 'Whether each sentinel sees its primary as ok (sentinels only: redis_sentinel_* comes from sentinel targets). DOWN for %s fires RedisSentinelMasterDown.' % c.sentinelMasterDownFor,
                'none', [q('redis_sentinel_master_status%s' % sel(), '{{target}}: {{master_name}}', instant=true)], w=6, mappings=g.upMappings('OK', 'DOWN'), base='red', thresholds=[[1, 'green']]),
-        g.stat('Sentinel: healthy peers', 'Sentinels and replicas of each primary that are not flagged down, as each sentinel sees them (sentinels only): a quorum needs enough sentinels.',
+        g.stat('Sentinel: healthy peers', 'Sentinels and replicas of each primary that are not flagged down, as each sentinel sees them (sentinels only): fewer healthy sentinels than a majority of those watching the primary for %s fires RedisSentinelQuorumLost (no failover can be authorized).' % c.sentinelQuorumFor,
                'short', [
                  q('redis_sentinel_master_ok_sentinels%s' % sel(), '{{target}}: {{master_name}} sentinels', instant=true),
                  q('redis_sentinel_master_ok_slaves%s' % sel(), '{{target}}: {{master_name}} replicas', instant=true),
@@ -107,8 +107,8 @@ function(config)
       g.row('Persistence', [
         g.stat('Last RDB save', 'Whether the last background save succeeded; FAILED for %s fires RedisLastSaveFailed (writes may be refused).' % c.lastSaveFailedFor,
                'none', [q('redis_rdb_last_bgsave_status%s' % sel(), '{{target}}', instant=true)], w=8, mappings=g.okMappings(), base='red', thresholds=[[1, 'green']]),
-        g.stat('Time since last save', 'Age of the last successful RDB save: what a crash would lose if persistence relies on RDB.',
-               's', [q('time() - redis_rdb_last_save_timestamp_seconds%s' % sel(), '{{target}}', instant=true)], w=8, colorMode='value'),
+        g.stat('Time since last save', 'Age of the last successful RDB save: what a crash would lose if persistence relies on RDB. Above %ss with unsaved changes for %s fires RedisNoRecentSave.' % [s.num(c.lastSaveMaxAgeSeconds), c.lastSaveAgeFor],
+               's', [q('time() - redis_rdb_last_save_timestamp_seconds%s' % sel(), '{{target}}', instant=true)], w=8, colorMode='value', thresholds=[[c.lastSaveMaxAgeSeconds, 'red']]),
         g.timeseries('Changes since last save', 'Writes not yet in an RDB snapshot.',
                      'short', [q('redis_rdb_changes_since_last_save%s' % sel(), '{{target}}')], w=8, h=4),
       ]),

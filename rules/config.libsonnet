@@ -25,10 +25,20 @@
     // The pack's version, exported as stack_rulepack_info{version}; lives in rules/VERSION.
     rulepackVersion: std.stripChars(importstr 'VERSION', ' \n'),
 
-    // Labels that say "the same thing" for the InfoInhibitor: an info alert stays quiet
-    // unless a warning or critical alert fires with the same values of these labels.
-    // Add `namespace` or `cluster` if one Prometheus watches several stacks.
-    infoInhibitorLabels: ['target'],
+    // What "the same thing" is for the InfoInhibitor: an info alert stays quiet unless a
+    // warning or critical alert fires about the same thing, which is named by the first
+    // of these labels an alert has.  `provider` first: an email account is known by its
+    // provider (the example names every account `mail`), and a status page by its
+    // `target`, which is the provider's name (statuspages: `sendgrid`, `mailgun`, as the
+    // email sections are called): so SendGrid's status-page incident and the alerts of
+    // SendGrid's accounts are one thing.  Name your status pages after the provider's
+    // section, or they pair with nothing.  Alertmanager's InfoInhibitor rule compares
+    // the same labels (alertmanager.yml, `equal`): change both together.
+    infoInhibitorLabels: ['provider', 'target'],
+    // Labels that must also be equal (the InfoInhibitor joins on them as well).  Add
+    // `namespace` or `cluster` if one Prometheus watches several stacks, and add them
+    // to the Alertmanager rule's `equal` too.
+    infoInhibitorScopeLabels: [],
 
     // Labels of the PrometheusRule object: prometheus-operator picks rules by its
     // ruleSelector, so match what your Prometheus resource selects.
@@ -49,6 +59,16 @@
       staleSeconds: 900,
       staleFor: '5m',
       reloadFailedFor: '5m',
+      // A query of a collector (postgres custom queries, pg_stat_statements, per-database
+      // table stats) failing at every run of `queryErrorsWindow` for `queryFailingFor`:
+      // its metrics are dropped and every alert on them is blind.  One timeout is a blip.
+      // A failed query is not cached: it runs (and counts) again at the next scrape, so the
+      // window must be longer than your scrape interval.
+      queryErrorsWindow: '5m',
+      queryFailingFor: '15m',
+      // A status page unreadable this long: EmailProviderIncident is blind to that
+      // provider.  Status pages are public and flaky: give them half an hour.
+      statuspageDownFor: '30m',
       // The up-style metric of each source and its collector: a collector failure whose
       // source already reports itself down is that source's alert, not a second one from
       // the exporter.  Matched on (collector, target), because two sources may share a
@@ -85,10 +105,18 @@
       // Labels the app's series are aggregated by (the "level" of the recording rules).
       // Add `namespace` or `cluster` for several environments in one Prometheus.
       aggregationLabels: ['job'],
+      // Scrape of the app failing (`up == 0`) or its job gone from Prometheus (no `up` at
+      // all: service discovery lost it) this long pages: every other App* alert is blind.
+      downFor: '5m',
+      absentFor: '15m',
 
       // 5xx ratio: 5% is where users notice; lower it for a payment API.
       errorRatioWarning: 0.05,
       errorRatioFor: '5m',
+      // ... and only with at least this many requests in those 5 minutes (30 is 0.1/s, the
+      // route floor below): at one request a minute a single 500 is a 20% ratio, not an
+      // outage.  Lower it for a service whose every request matters and which is quiet.
+      errorRatioMinRequests: 30,
       // Still firing after this long: escalate to critical (same alert, `escalated="true"`).
       errorRatioEscalateFor: '30m',
       errorRatioEscalatedSeverity: 'critical',
@@ -114,6 +142,11 @@
         enabled: true,
         // 99.9% over 30 days: 43 minutes of full outage a month.
         target: 0.999,
+        // A burn alert needs at least this many requests in its long window: with fewer, one
+        // failure is already 14.4x a 99.9% budget (the SRE workbook's advice for low-traffic
+        // services).  Lower it if the service is quiet and a few failures must page; or make
+        // synthetic traffic (a probe) so the SLO has enough requests to mean something.
+        minRequests: 100,
         // Burn-rate windows: page (critical) when a 30-day budget would be gone in about
         // two days (14.4x) or five days (6x); ticket (warning) for slower burns.
         windows: [
@@ -128,8 +161,13 @@
     // ------------------------------------------------------------------ probes (uptime and TLS)
     probe: {
       // Our exporter's http_probes (blackbox-compatible names).  For blackbox_exporter
-      // itself, use its job (e.g. 'job="blackbox"').
+      // itself, use its job (e.g. 'job="blackbox"') and set `targetLabel` to 'instance'.
       selector: $._config.exporterSelector,
+      // The label that names the probed endpoint in descriptions and groupings.  Our
+      // exporter's probes carry `target` (the probe's name; all share the exporter's
+      // instance).  blackbox_exporter's series have no `target`: the usual relabelling
+      // (__param_target -> instance) makes the probed URL their `instance`.
+      targetLabel: 'target',
       // Down for this long pages: one failed probe is noise, two minutes of failures is not.
       downFor: '2m',
       // A probe slower than this is what users feel as a slow page.
@@ -155,6 +193,11 @@
     node: {
       // node_exporter's scrape job.
       selector: 'job="node"',
+      // A host whose scrape fails (`up == 0`: dead, unreachable or node_exporter stopped)
+      // this long pages, because every other Node* alert then resolves; no `up` of the job
+      // at all (service discovery lost every host) pages after `absentFor`.
+      downFor: '5m',
+      absentFor: '15m',
       // Filesystems worth alerting on; pseudo and image filesystems are always full or read-only.
       fsSelector: 'fstype!~"tmpfs|ramfs|squashfs|overlay|iso9660|nsfs|fuse.*",mountpoint!~"/(run|snap|var/lib/docker)($|/.*)"',
       cpuRatio: 0.9,
@@ -165,11 +208,16 @@
       fsFreeWarning: 0.10,
       fsFreeCritical: 0.05,
       fsFreeFor: '30m',
-      // Predicted full within this many hours, extrapolating the last `fsPredictWindow`;
-      // only when already below `fsPredictMaxFree` free, so a fresh log burst does not fire.
+      // Predicted full, extrapolating the last `fsPredictWindow`, and already low, so a fresh
+      // log burst on an empty disk does not fire (node-mixin's tiers): a ticket when full within
+      // `fsPredictWarningHours` and below `fsPredictWarningMaxFree` free, a page when full
+      // within `fsPredictHours` and below `fsPredictMaxFree`.  Shorten the hours if your
+      // disks are refilled by automation faster than that.
+      fsPredictWarningHours: 24,
+      fsPredictWarningMaxFree: 0.4,
       fsPredictHours: 4,
+      fsPredictMaxFree: 0.2,
       fsPredictWindow: '6h',
-      fsPredictMaxFree: 0.4,
       fsPredictFor: '1h',
       inodesFreeRatio: 0.05,
       inodesFor: '30m',
@@ -180,6 +228,28 @@
       // 50 ms is where NTP is clearly not doing its job.
       clockSkewSeconds: 0.05,
       clockSkewFor: '10m',
+      // Block devices worth watching (node-mixin's list): loop, ram and zram devices hold
+      // no data worth a ticket.  Add your device names if they differ.
+      diskDeviceSelector: 'device=~"(/dev/)?(mmcblk.p.+|nvme.+|rbd.+|sd.+|vd.+|xvd.+|dm-.+|md.+|dasd.+)"',
+      // Average IO queue depth (rate of node_disk_io_time_weighted_seconds_total): above
+      // 10 for 30 minutes, requests wait on the disk (node-mixin's NodeDiskIOSaturation).
+      // Raise it for NVMe or a RAID with many spindles, which serve deep queues well.
+      diskIOQueueDepth: 10,
+      diskIOFor: '30m',
+      // Conntrack entries of the table's limit: at the limit the kernel drops new
+      // connections ("nf_conntrack: table full").  75% leaves time to raise the limit.
+      conntrackRatio: 0.75,
+      conntrackFor: '5m',
+      // Allocated file handles of the kernel's maximum (fs.file-max): at the maximum every
+      // open() and accept() fails.  node-mixin's 70% and 90%.
+      fileDescriptorsWarning: 0.7,
+      fileDescriptorsCritical: 0.9,
+      fileDescriptorsFor: '15m',
+      // Failed systemd units; needs node_exporter's systemd collector, off by default:
+      // start node_exporter with --collector.systemd.  Narrow with a `name` matcher
+      // (e.g. 'name!~"fwupd.*"') if a unit fails by design.
+      systemdSelector: 'state="failed"',
+      systemdFailedFor: '5m',
     },
 
     // ------------------------------------------------------------------ PostgreSQL and PgBouncer
@@ -224,6 +294,42 @@
       retentionMetric: 'pg_retention_oldest_row_age_seconds',
       retentionMaxAgeSeconds: 30 * 86400,
       retentionFor: '1h',
+      // The retention metric was there within `retentionLookback` and is gone while the
+      // server answers: the query fails, returns no row or was dropped from the queries
+      // file, and PostgresDataRetentionExceeded cannot fire.  Shorten the look-back if you
+      // remove the query on purpose and do not want a day of alert.
+      retentionLookback: '1d',
+      retentionMissingFor: '30m',
+      // Sessions blocked by another session's lock (pg_blocking_pids): a lock pile-up
+      // (an ALTER TABLE queued behind a long transaction, everything queued behind it).
+      // Hot rows block a few sessions for milliseconds all day: raise it for a busy OLTP.
+      blockedSessions: 5,
+      blockedFor: '5m',
+      // Dead tuples: a table whose dead rows are above `deadTupleRatio` of its rows and
+      // `deadTupleMinRows`, and that autovacuum has not vacuumed within
+      // `autovacuumStalledSeconds` (or never).  autovacuum starts at 20% dead
+      // (autovacuum_vacuum_scale_factor) on its own: past that and a day without a run, it
+      // is blocked (a long transaction, a held slot) or cannot keep up.  The row floor
+      // keeps small tables, where bloat costs nothing, quiet.
+      deadTupleRatio: 0.2,
+      deadTupleMinRows: 100000,
+      autovacuumStalledSeconds: 86400,
+      deadTupleFor: '1h',
+      // MultiXact-ID age (row locks shared by several transactions, foreign keys): it wraps
+      // around at about 2.1 billion like transaction IDs; autovacuum freezes from
+      // autovacuum_multixact_freeze_max_age (400 million by default).
+      mxidAgeWarning: 1000000000,
+      mxidAgeCritical: 1500000000,
+      wraparoundFor: '10m',
+      // WAL retained by an *active* slot: its consumer (a logical subscriber, Debezium, a
+      // slow replica) reads slower than the primary writes.  Size it against the free space
+      // of pg_wal: a slot that keeps this much and growing fills the disk.
+      activeSlotRetainedBytes: 8 * 1024 * 1024 * 1024,
+      activeSlotFor: '30m',
+      // A replica whose WAL replay is paused (pg_wal_replay_pause(), or
+      // recovery_target_action = pause after a point-in-time recovery) serves ever older
+      // data.  Longer if you pause replicas on purpose for reports or backups.
+      replayPausedFor: '10m',
     },
     pgbouncer: {
       selector: $._config.exporterSelector,
@@ -233,6 +339,15 @@
       // A client waiting more than this many seconds is a user-visible stall.
       maxWaitSeconds: 5,
       maxWaitFor: '1m',
+      // Client connections of max_client_conn: past it PgBouncer refuses new clients
+      // ("no more connections allowed"), it does not queue them.  The warning leaves room
+      // for a deploy's second set of app instances.
+      clientConnectionsWarning: 0.8,
+      clientConnectionsCritical: 0.95,
+      clientConnectionsFor: '5m',
+      // A PAUSEd database holds every client until RESUME: a switchover takes seconds to a
+      // minute; longer is a forgotten PAUSE (or a stuck reload).
+      pausedFor: '5m',
     },
 
     // ------------------------------------------------------------------ Redis
@@ -241,8 +356,14 @@
       downFor: '1m',
       memoryRatio: 0.9,
       memoryFor: '5m',
-      // Evictions per second.  A pure LRU cache evicts by design: narrow the selector
-      // (e.g. 'target!="cache"') for those.
+      // maxmemory-policy values (a regex on redis_instance_info's `maxmemory_policy`) of a
+      // cache: one that evicts any key when full sits at its maxmemory and evicts all day by
+      // design, so RedisMemoryHigh (against maxmemory) and RedisEvictions skip it.  noeviction
+      // and volatile-* servers refuse writes when full (volatile-* once no key with a TTL is
+      // left), so they keep both alerts.  Empty it to alert on caches too.
+      cachePolicies: 'allkeys-lru|allkeys-lfu|allkeys-random',
+      // Evictions per second.  Caches (`cachePolicies`) are already skipped; narrow the
+      // selector (e.g. 'target!="cache"') for other servers that may evict.
       evictionsSelector: '',
       evictionsRate: 0,
       evictionsFor: '5m',
@@ -254,6 +375,24 @@
       // How far back a change of role (failover) is reported.
       failoverWindow: '10m',
       lastSaveFailedFor: '5m',
+      // Connected clients as a share of maxclients: past it, new connections are refused
+      // (RedisRejectedConnections).  Lower it if your clients open connections in bursts.
+      clientsRatio: 0.9,
+      clientsFor: '5m',
+      // A failing AOF write makes Redis refuse every write until one succeeds again.
+      aofWriteFailedFor: '2m',
+      // No successful RDB save for this many seconds while there are unsaved changes.  The
+      // default save points (3600 1, 300 100, 60 10000) save at least hourly when anything
+      // changed; raise it if yours are farther apart.  Servers that have not saved since
+      // they started (snapshots off, `save ""`) are skipped.
+      lastSaveMaxAgeSeconds: 2 * 3600,
+      lastSaveAgeFor: '15m',
+      // A sentinel in TILT mode (its clock jumped, or it was stalled) stops acting; it leaves
+      // TILT after 30 s of normal operation, so longer than this is not a blip.
+      sentinelTiltFor: '5m',
+      // Fewer sentinels reachable than a majority of those that watch the primary: no
+      // failover can be authorized if the primary fails now.
+      sentinelQuorumFor: '5m',
       sentinelMasterDownFor: '1m',
       // Key groups whose sudden drop matters, and by how much (a fraction of the last hour's peak).
       sessionKeyGroups: 'sessions',
@@ -277,11 +416,18 @@
       // `failedWindow` and not one that succeeded.
       failedRetriesMin: 5,
       failedWindow: '1h',
+      // Both must hold this long: one collection whose counts were read mid-update (the
+      // failed list before the finalized one) is no incident.
+      failedFor: '10m',
       // Overdue balance grown by this fraction against `overdueWindow` ago.  Without analytics
       // (no lago_overdue_balance_cents) the number of overdue invoices is read instead, and
       // must also have grown by at least `overdueInvoicesMin`.
       overdueGrowthRatio: 0.1,
       overdueInvoicesMin: 3,
+      // ... and the balance by at least this much, in the currency's minor unit (cents;
+      // yen for JPY), so a few cents on an almost empty balance do not count.  A balance that
+      // was 0 `overdueWindow` ago has no growth ratio: it fires the day after, if it keeps growing.
+      overdueMinCents: 10000,
       overdueWindow: '1d',
       overdueFor: '1h',
       // Terminations in the last day above this multiple of the 7-day daily average,
@@ -289,6 +435,12 @@
       terminationsFactor: 2,
       terminationsMin: 3,
       terminationsFor: '1h',
+      // Invoices whose finalization failed (status `failed`: usually the tax integration
+      // rejected them) are never sent, so nobody is billed for them.  Any new one within
+      // `finalizeFailedWindow` is worth a look; raise the minimum if your tax provider has
+      // routine hiccups that Lago's retries fix.
+      finalizeFailedMin: 1,
+      finalizeFailedWindow: '1h',
     },
 
     // ------------------------------------------------------------------ Directus (CMS)
@@ -296,6 +448,14 @@
       selector: $._config.exporterSelector,
       downFor: '5m',
       healthFor: '5m',
+      // The most connections Directus's pool may open (DB_POOL__MAX), per database client
+      // (the `client` label); `default` for the clients not listed.  Directus reports only
+      // the connections in use and the idle open ones (connectionsUsed / connectionsAvailable
+      // are its pool's numUsed and numFree), not the maximum: 2 busy of 2 lazily opened is not
+      // a full pool.  Knex's defaults are 10, and 1 for SQLite: set yours if you changed
+      // DB_POOL__MAX.  A pool seen with more open connections than this counts as that large.
+      poolMax: { default: 10, sqlite3: 1 },
+      // Share of the pool's maximum in use: past it, requests soon queue for a connection.
       connectionsRatio: 0.8,
       connectionsFor: '10m',
     },

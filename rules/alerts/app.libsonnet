@@ -12,9 +12,35 @@ local n = promql.num;
       {
         name: 'stack-exporter.app',
         dashboard:: 'overview',
-        rules: esc.escalate({
+        rules: [
+          {
+            alert: 'AppDown',
+            expr: 'up{%s} == 0' % a.selector,
+            'for': a.downFor,
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: 'Prometheus cannot scrape the app: it is down or unreachable.',
+              description: 'The scrape of {{ $labels.instance }} ({{ $labels.job }}) has failed for %s; the app alerts about errors and latency are blind for it.' % a.downFor,
+            },
+          },
+          {
+            alert: 'AppAbsent',
+            expr: 'absent(up{%s})' % a.selector,
+            'for': a.absentFor,
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: 'Prometheus has no target of the app at all.',
+              description: 'Prometheus has known no target of job {{ $labels.job }} (selector {%s}) for %s: service discovery or the scrape config lost the app.' % [a.selector, a.absentFor],
+            },
+          },
+        ] + esc.escalate({
           alert: 'AppHighErrorRatio',
-          expr: '%s > %s' % [app.errorRatio(c, '5m'), n(a.errorRatioWarning)],
+          // Only with enough requests that one failure is not the ratio (errorRatioMinRequests).
+          expr: |||
+            %(ratio)s > %(t)s
+            and on (%(on)s)
+            %(count)s >= %(min)s
+          ||| % { ratio: app.errorRatio(c, '5m'), t: n(a.errorRatioWarning), on: on, count: app.requestCount(c, '5m'), min: n(a.errorRatioMinRequests) },
           'for': a.errorRatioFor,
           labels: { severity: 'warning' },
           annotations: {
@@ -73,11 +99,16 @@ local n = promql.num;
                 %(long)s > (%(factor)s * %(budget)s)
                 and
                 %(short)s > (%(factor)s * %(budget)s)
+                and on (%(on)s)
+                %(count)s >= %(min)s
               ||| % {
                 long: app.errorRatio(c, w.long),
                 short: app.errorRatio(c, w.short),
                 factor: n(w.factor),
                 budget: n(1 - a.slo.target),
+                on: on,
+                count: app.requestCount(c, w.long),
+                min: n(a.slo.minRequests),
               },
               'for': w['for'],
               labels: { severity: w.severity, long: w.long, short: w.short },

@@ -34,17 +34,30 @@ local n = promql.num;
           for t in [{ status: 'warn', severity: 'warning' }, { status: 'error', severity: 'critical' }]
         ] + [
           {
+            // In use against the pool's maximum (`poolMax`, or the connections open if more):
+            // "available" counts only idle open connections, so used / (used + available) read
+            // 100% for a lazily grown pool whose few connections were all busy.
+            local clients = [k for k in std.objectFields(c.poolMax) if k != 'default'],
+            local ratio(matcher, max) = |||
+              (
+                directus_health_database_connections_used{%(s)s, %(m)s}
+                / clamp_min(
+                  directus_health_database_connections_used{%(s)s, %(m)s}
+                  + directus_health_database_connections_available{%(s)s, %(m)s},
+                  %(max)s
+                )
+                > %(t)s
+              )
+            ||| % { s: s, m: matcher, max: n(max), t: n(c.connectionsRatio) },
             alert: 'DirectusDatabaseConnectionsHigh',
-            expr: |||
-              directus_health_database_connections_used{%(s)s}
-              / (directus_health_database_connections_used{%(s)s} + directus_health_database_connections_available{%(s)s})
-              > %(t)s
-            ||| % { s: s, t: n(c.connectionsRatio) },
+            expr: std.join('or\n', [ratio('client="%s"' % k, c.poolMax[k]) for k in clients] + [
+              ratio('client!~"%s"' % std.join('|', clients), c.poolMax.default),
+            ]),
             'for': c.connectionsFor,
             labels: { severity: 'warning' },
             annotations: {
               summary: 'Directus is using most of its database connection pool.',
-              description: 'Directus {{ $labels.target }} uses {{ $value | humanizePercentage }} of its {{ $labels.client }} connection pool (threshold %s).' % promql.pct(c.connectionsRatio),
+              description: 'Directus {{ $labels.target }} has {{ $value | humanizePercentage }} of the maximum of its {{ $labels.client }} connection pool in use (threshold %s).' % promql.pct(c.connectionsRatio),
             },
           },
         ],

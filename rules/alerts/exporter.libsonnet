@@ -75,6 +75,30 @@ local n = promql.num;
               description: '{{ $labels.instance }} rejected its new configuration and still runs the previous one.',
             },
           },
+          {
+            // The collector still succeeds when one of its queries fails (the rest of the
+            // scrape goes on): only this counter says that query's series are gone.
+            alert: 'StackExporterQueryFailing',
+            expr: 'increase(stack_exporter_query_errors_total{%s}[%s]) > 0' % [s, c.queryErrorsWindow],
+            'for': c.queryFailingFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'A query of stack-exporter keeps failing: its metrics are dropped and alerts on them are blind.',
+              description: 'Query {{ $labels.query }} of the {{ $labels.collector }} collector has failed on every run for target {{ $labels.target }} for %s; see the exporter log for the error.' % c.queryFailingFor,
+            },
+          },
+          {
+            // Excluded from StackExporterCollectorFailing (statuspage_up says it), and the
+            // email group's EmailProviderIncident reads only a page that answers.
+            alert: 'StackExporterStatusPageDown',
+            expr: 'statuspage_up{%s} == 0' % $._config.email.statuspageSelector,
+            'for': c.statuspageDownFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'A provider status page cannot be read: provider incidents go unseen.',
+              description: 'The status page {{ $labels.target }} has not answered with a readable summary.json for %s; EmailProviderIncident is blind to it.' % c.statuspageDownFor,
+            },
+          },
         ],
       },
       {
@@ -93,17 +117,32 @@ local n = promql.num;
           },
           {
             // Info alerts are context, not news: Alertmanager inhibits them with this alert
-            // unless a warning or critical alert fires for the same labels.
+            // unless a warning or critical alert fires about the same thing.  The thing is
+            // the first of infoInhibitorLabels an alert has, copied into a join label on
+            // both sides (a status page's target `sendgrid` meets SendGrid accounts'
+            // provider `sendgrid`) and removed again, so the inhibitor carries exactly the
+            // info alert's labels for Alertmanager's `equal`.
+            local subject = 'infoinhibitor_subject',
+            local on = promql.labels([subject] + $._config.infoInhibitorScopeLabels),
+            local keyed(expr) = promql.normalise(expr, subject, $._config.infoInhibitorLabels),
             alert: 'InfoInhibitor',
             expr: |||
-              ALERTS{severity="info", alertstate="firing", alertname!~"Watchdog|InfoInhibitor"} == 1
-              unless on (%(on)s)
-              ALERTS{severity=~"warning|critical", alertstate="firing"} == 1
-            ||| % { on: promql.labels($._config.infoInhibitorLabels) },
+              label_replace(
+                %(info)s
+                unless on (%(on)s)
+                %(other)s,
+                "%(subject)s", "", "", ""
+              )
+            ||| % {
+              info: keyed('ALERTS{severity="info", alertstate="firing", alertname!~"Watchdog|InfoInhibitor"} == 1'),
+              other: keyed('ALERTS{severity=~"warning|critical", alertstate="firing"} == 1'),
+              on: on,
+              subject: subject,
+            },
             labels: { severity: 'info' },
             annotations: {
               summary: 'Inhibits info alerts that fire without a warning or critical alert beside them.',
-              description: 'Info alert {{ $labels.alertname }} fires alone for {{ $labels.target }}; route this alert to a null receiver.',
+              description: 'Info alert {{ $labels.alertname }} fires alone for%s; route this alert to a null receiver.' % std.join('', ['{{ with $labels.%s }} %s={{ . }}{{ end }}' % [l, l] for l in $._config.infoInhibitorLabels]),
             },
           },
         ],

@@ -39,6 +39,7 @@ local n = (import '../lib/promql.libsonnet').num;
               min: n(c.failedPaymentsMin),
               share: n(c.failedPaymentsShare),
             },
+            'for': c.failedFor,
             labels: { severity: 'warning' },
             annotations: {
               summary: 'More invoices have a failed payment.',
@@ -57,6 +58,7 @@ local n = (import '../lib/promql.libsonnet').num;
                 - sum by (target) (lago_payment_requests{%(s)s, payment_status="succeeded"} offset %(w)s)
               ) > 0
             ||| % { failed: failed, s: s, w: c.failedWindow, min: n(c.failedRetriesMin) },
+            'for': c.failedFor,
             labels: { severity: 'warning' },
             annotations: {
               summary: 'Payment retries (payment requests) are failing.',
@@ -66,27 +68,47 @@ local n = (import '../lib/promql.libsonnet').num;
           {
             alert: 'LagoOverdueBalanceGrowing',
             // The balance per currency where Lago reports it (plans with analytics); the number
-            // of overdue invoices where it does not, so the alert is not silent there.
+            // of overdue invoices where it does not, so the alert is not silent there.  Only
+            // against a balance that was there (no "+Inf%%" from zero), and by a minimum amount.
             expr: |||
-              (lago_overdue_balance_cents{%(s)s} - lago_overdue_balance_cents{%(s)s} offset %(w)s)
-              / lago_overdue_balance_cents{%(s)s} offset %(w)s
-              > %(t)s
+              (
+                (lago_overdue_balance_cents{%(s)s} - lago_overdue_balance_cents{%(s)s} offset %(w)s)
+                / (lago_overdue_balance_cents{%(s)s} offset %(w)s > 0)
+                > %(t)s
+                and
+                lago_overdue_balance_cents{%(s)s} - lago_overdue_balance_cents{%(s)s} offset %(w)s >= %(minCents)s
+              )
               or
               (
                 (lago_invoices_payment_overdue{%(s)s} - lago_invoices_payment_overdue{%(s)s} offset %(w)s)
-                / lago_invoices_payment_overdue{%(s)s} offset %(w)s
+                / (lago_invoices_payment_overdue{%(s)s} offset %(w)s > 0)
                 > %(t)s
                 and
                 lago_invoices_payment_overdue{%(s)s} - lago_invoices_payment_overdue{%(s)s} offset %(w)s >= %(min)s
                 unless on (target)
                 lago_overdue_balance_cents{%(s)s}
               )
-            ||| % { s: s, w: c.overdueWindow, t: n(c.overdueGrowthRatio), min: n(c.overdueInvoicesMin) },
+            ||| % { s: s, w: c.overdueWindow, t: n(c.overdueGrowthRatio), min: n(c.overdueInvoicesMin), minCents: n(c.overdueMinCents) },
             'for': c.overdueFor,
             labels: { severity: 'warning' },
             annotations: {
               summary: 'The overdue balance of customers is growing.',
               description: '{{ if $labels.currency }}The overdue balance in {{ $labels.currency }}{{ else }}The number of overdue invoices{{ end }} on {{ $labels.target }} grew by {{ $value | humanizePercentage }} in %s.' % c.overdueWindow,
+            },
+          },
+          {
+            // Invoice status `failed`: finalization failed (the tax integration rejected the
+            // invoice), so it was never sent.  Lago keeps it failed until someone retries it.
+            alert: 'LagoInvoicesFailingToFinalize',
+            expr: |||
+              sum by (target) (lago_invoices{%(s)s, status="failed"})
+              - sum by (target) (lago_invoices{%(s)s, status="failed"} offset %(w)s)
+              >= %(min)s
+            ||| % { s: s, w: c.finalizeFailedWindow, min: n(c.finalizeFailedMin) },
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'Lago invoices fail to finalize.',
+              description: '{{ $value | humanize }} more invoices on {{ $labels.target }} failed to finalize than %s ago: they are not sent, and nobody is billed for them until they are retried.' % c.finalizeFailedWindow,
             },
           },
           {

@@ -11,6 +11,26 @@ local n = promql.num;
         dashboard:: 'hosts',
         rules: [
           {
+            alert: 'NodeDown',
+            expr: 'up{%s} == 0' % c.selector,
+            'for': c.downFor,
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: 'Prometheus cannot scrape a host: it is down, unreachable or node_exporter stopped.',
+              description: 'The scrape of {{ $labels.instance }} ({{ $labels.job }}) has failed for %s; every other alert about this host is blind.' % c.downFor,
+            },
+          },
+          {
+            alert: 'NodeAbsent',
+            expr: 'absent(up{%s})' % c.selector,
+            'for': c.absentFor,
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: 'Prometheus has no host target at all.',
+              description: 'Prometheus has known no target of job {{ $labels.job }} (selector {%s}) for %s: service discovery or the scrape config lost every host.' % [c.selector, c.absentFor],
+            },
+          },
+          {
             alert: 'NodeHighCPU',
             expr: 'instance:node_cpu_utilisation:rate5m > %s' % n(c.cpuRatio),
             'for': c.cpuFor,
@@ -55,14 +75,19 @@ local n = promql.num;
               predict_linear(node_filesystem_avail_bytes{%(fs)s}[%(w)s], %(h)s * 3600) < 0
               and
               node_filesystem_readonly{%(fs)s} == 0
-            ||| % { fs: fs, w: c.fsPredictWindow, h: n(c.fsPredictHours), max: n(c.fsPredictMaxFree) },
+            ||| % { fs: fs, w: c.fsPredictWindow, h: n(t.hours), max: n(t.maxFree) },
             'for': c.fsPredictFor,
-            labels: { severity: 'critical' },
+            labels: { severity: t.severity },
             annotations: {
-              summary: 'A filesystem is predicted to fill up within hours.',
-              description: '{{ $labels.mountpoint }} on {{ $labels.instance }} will be full within %s hours at the rate of the last %s; {{ $value | humanizePercentage }} is free now.' % [n(c.fsPredictHours), c.fsPredictWindow],
+              summary: 'A filesystem is predicted to fill up within %s.' % t.within,
+              description: '{{ $labels.mountpoint }} on {{ $labels.instance }} will be full within %s hours at the rate of the last %s; {{ $value | humanizePercentage }} is free now (threshold %s).' % [n(t.hours), c.fsPredictWindow, promql.pct(t.maxFree)],
             },
-          },
+          }
+          for t in [
+            { hours: c.fsPredictWarningHours, maxFree: c.fsPredictWarningMaxFree, severity: 'warning', within: 'a day' },
+            { hours: c.fsPredictHours, maxFree: c.fsPredictMaxFree, severity: 'critical', within: 'hours' },
+          ]
+        ] + [
           {
             alert: 'NodeFilesystemInodesLow',
             expr: |||
@@ -138,6 +163,55 @@ local n = promql.num;
             annotations: {
               summary: 'A host clock is not synchronised.',
               description: 'NTP is not synchronising the clock of {{ $labels.instance }}.',
+            },
+          },
+          {
+            // The average number of IO requests in flight or queued (node-mixin's measure).
+            alert: 'NodeDiskIOSaturated',
+            expr: 'rate(node_disk_io_time_weighted_seconds_total{%s, %s}[5m]) > %s' % [c.selector, c.diskDeviceSelector, n(c.diskIOQueueDepth)],
+            'for': c.diskIOFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'A disk is saturated: IO requests queue up.',
+              description: 'The IO queue of {{ $labels.device }} on {{ $labels.instance }} has averaged {{ $value | humanize }} requests for %s (threshold %s).' % [c.diskIOFor, n(c.diskIOQueueDepth)],
+            },
+          },
+          {
+            alert: 'NodeConntrackTableFilling',
+            expr: |||
+              node_nf_conntrack_entries{%(s)s} / node_nf_conntrack_entries_limit{%(s)s} > %(t)s
+            ||| % { s: c.selector, t: n(c.conntrackRatio) },
+            'for': c.conntrackFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'The connection tracking table of a host is filling up.',
+              description: '{{ $value | humanizePercentage }} of the conntrack table of {{ $labels.instance }} is in use (threshold %s); when it is full the kernel drops new connections.' % promql.pct(c.conntrackRatio),
+            },
+          },
+        ] + [
+          {
+            alert: 'NodeFileDescriptorsRunningOut',
+            expr: |||
+              node_filefd_allocated{%(s)s} / node_filefd_maximum{%(s)s} > %(t)s
+            ||| % { s: c.selector, t: n(t.ratio) },
+            'for': c.fileDescriptorsFor,
+            labels: { severity: t.severity },
+            annotations: {
+              summary: 'A host is running out of file descriptors.',
+              description: '{{ $value | humanizePercentage }} of the kernel file handles of {{ $labels.instance }} are allocated (threshold %s); at the maximum every open() and accept() fails.' % promql.pct(t.ratio),
+            },
+          }
+          for t in [{ ratio: c.fileDescriptorsWarning, severity: 'warning' }, { ratio: c.fileDescriptorsCritical, severity: 'critical' }]
+        ] + [
+          {
+            // node_exporter's systemd collector (--collector.systemd); without it this never fires.
+            alert: 'NodeSystemdUnitFailed',
+            expr: 'node_systemd_unit_state{%s, %s} == 1' % [c.selector, c.systemdSelector],
+            'for': c.systemdFailedFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'A systemd unit of a host has failed.',
+              description: 'The systemd unit {{ $labels.name }} on {{ $labels.instance }} is in state failed.',
             },
           },
         ],

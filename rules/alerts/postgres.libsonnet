@@ -110,7 +110,7 @@ local n = promql.num;
           {
             alert: 'PostgresTxIDWraparound',
             expr: 'pg_database_frozen_xid_age{%s} > %s' % [c.selector, n(t.age)],
-            'for': '10m',
+            'for': c.wraparoundFor,
             labels: { severity: t.severity },
             annotations: {
               summary: 'A PostgreSQL database is approaching transaction-ID wraparound.',
@@ -118,6 +118,73 @@ local n = promql.num;
             },
           }
           for t in [{ age: c.xidAgeWarning, severity: 'warning' }, { age: c.xidAgeCritical, severity: 'critical' }]
+        ] + [
+          {
+            alert: 'PostgresMultiXactWraparound',
+            expr: 'pg_database_frozen_mxid_age{%s} > %s' % [c.selector, n(t.age)],
+            'for': c.wraparoundFor,
+            labels: { severity: t.severity },
+            annotations: {
+              summary: 'A PostgreSQL database is approaching MultiXact-ID wraparound.',
+              description: 'The oldest unfrozen MultiXact ID of database {{ $labels.datname }} on {{ $labels.target }} is {{ $value | humanize }} MultiXacts old.',
+            },
+          }
+          for t in [{ age: c.mxidAgeWarning, severity: 'warning' }, { age: c.mxidAgeCritical, severity: 'critical' }]
+        ] + [
+          {
+            alert: 'PostgresSessionsBlocked',
+            expr: 'pg_stat_activity_blocked_connections{%s} >= %s' % [c.selector, n(c.blockedSessions)],
+            'for': c.blockedFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'PostgreSQL sessions queue behind locks held by other sessions.',
+              description: '{{ $value }} sessions in database {{ $labels.datname }} on {{ $labels.target }} have been blocked on locks for %s.' % c.blockedFor,
+            },
+          },
+          {
+            alert: 'PostgresDeadTuplesAccumulating',
+            expr: |||
+              (
+                pg_stat_user_tables_n_dead_tup{%(s)s}
+                / (pg_stat_user_tables_n_dead_tup{%(s)s} + pg_stat_user_tables_n_live_tup{%(s)s})
+                > %(r)s
+                and
+                pg_stat_user_tables_n_dead_tup{%(s)s} > %(min)s
+              )
+              unless on (target, datname, schemaname, relname)
+              pg_stat_user_tables_last_autovacuum_age_seconds{%(s)s} < %(age)s
+            ||| % { s: c.selector, r: n(c.deadTupleRatio), min: n(c.deadTupleMinRows), age: n(c.autovacuumStalledSeconds) },
+            'for': c.deadTupleFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'Dead rows pile up in a PostgreSQL table that autovacuum does not vacuum.',
+              description: '{{ $value | humanizePercentage }} of the rows of {{ $labels.schemaname }}.{{ $labels.relname }} in {{ $labels.datname }} on {{ $labels.target }} are dead, and autovacuum has not vacuumed it for %sh.' % n(c.autovacuumStalledSeconds / 3600),
+            },
+          },
+          {
+            alert: 'PostgresReplicationSlotLagging',
+            expr: |||
+              pg_replication_slot_wal_retained_bytes{%(s)s} > %(t)s
+              and on (target, slot_name)
+              pg_replication_slot_active{%(s)s} == 1
+            ||| % { s: c.selector, t: n(c.activeSlotRetainedBytes) },
+            'for': c.activeSlotFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'The consumer of an active replication slot falls behind and the slot retains WAL.',
+              description: 'The consumer of {{ $labels.slot_type }} slot {{ $labels.slot_name }} on {{ $labels.target }} is attached but reads slowly: the slot retains {{ $value | humanize1024 }}B of WAL.',
+            },
+          },
+          {
+            alert: 'PostgresReplayPaused',
+            expr: 'pg_replication_replay_paused{%s} == 1' % c.selector,
+            'for': c.replayPausedFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'WAL replay is paused on a PostgreSQL replica.',
+              description: 'Replica {{ $labels.target }} has paused WAL replay for %s: it serves ever older data and retains WAL.' % c.replayPausedFor,
+            },
+          },
         ] + [
           {
             alert: 'PostgresLowCacheHitRatio',
@@ -164,6 +231,24 @@ local n = promql.num;
               description: 'The oldest row of table {{ $labels.table }} on {{ $labels.target }} is {{ $value | humanizeDuration }} old, beyond the %s days policy.' % n(c.retentionMaxAgeSeconds / 86400),
             },
           },
+          {
+            // The guard of the one above: a custom query that fails drops its series, and
+            // an alert on a missing series never fires.
+            alert: 'PostgresDataRetentionUnknown',
+            expr: |||
+              max by (target, table) (max_over_time(%(m)s{%(s)s}[%(l)s]))
+              unless on (target, table)
+              %(m)s{%(s)s}
+              and on (target)
+              pg_up{%(s)s} == 1
+            ||| % { m: c.retentionMetric, s: c.selector, l: c.retentionLookback },
+            'for': c.retentionMissingFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'The data-retention check of PostgreSQL reports nothing: its alert is blind.',
+              description: 'PostgreSQL {{ $labels.target }} answers, but %s of table {{ $labels.table }} has not been reported for %s; PostgresDataRetentionExceeded cannot fire.' % [c.retentionMetric, c.retentionMissingFor],
+            },
+          },
         ],
       },
       {
@@ -198,6 +283,34 @@ local n = promql.num;
             annotations: {
               summary: 'A PgBouncer pool is exhausted: clients wait seconds for a connection.',
               description: 'The oldest waiting client of pool {{ $labels.database }}/{{ $labels.user }} on {{ $labels.target }} has waited {{ $value | humanizeDuration }} (threshold %ss).' % n(b.maxWaitSeconds),
+            },
+          },
+        ] + [
+          {
+            alert: 'PgBouncerClientConnectionsHigh',
+            expr: |||
+              pgbouncer_used_clients{%(s)s}
+              /
+              pgbouncer_config_max_client_connections{%(s)s}
+              > %(t)s
+            ||| % { s: b.selector, t: n(t.ratio) },
+            'for': b.clientConnectionsFor,
+            labels: { severity: t.severity },
+            annotations: {
+              summary: 'PgBouncer nears max_client_conn: past it new clients are refused.',
+              description: 'PgBouncer {{ $labels.target }} holds {{ $value | humanizePercentage }} of its max_client_conn client connections (threshold %s).' % promql.pct(t.ratio),
+            },
+          }
+          for t in [{ ratio: b.clientConnectionsWarning, severity: 'warning' }, { ratio: b.clientConnectionsCritical, severity: 'critical' }]
+        ] + [
+          {
+            alert: 'PgBouncerDatabasePaused',
+            expr: 'pgbouncer_databases_paused{%s} == 1' % b.selector,
+            'for': b.pausedFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'A PgBouncer database is paused: its clients wait until RESUME.',
+              description: 'Database {{ $labels.name }} on PgBouncer {{ $labels.target }} has been paused for %s; its clients hang until someone runs RESUME.' % b.pausedFor,
             },
           },
         ],

@@ -3,6 +3,10 @@ local n = (import '../lib/promql.libsonnet').num;
 {
   prometheusAlerts+:: {
     local c = $._config.probe,
+    // The label naming the endpoint (config: probe.targetLabel), as a template reference.
+    local t = '{{ $labels.%s }}' % c.targetLabel,
+    // What identifies one probe: the scrape target plus, for our exporter, the probe's name.
+    local by = std.join(', ', ['job', 'instance'] + (if std.member(['job', 'instance'], c.targetLabel) then [] else [c.targetLabel])),
     groups+: [
       {
         name: 'stack-exporter.probe',
@@ -15,7 +19,7 @@ local n = (import '../lib/promql.libsonnet').num;
             labels: { severity: 'critical' },
             annotations: {
               summary: 'An HTTP endpoint is down.',
-              description: 'The probe of {{ $labels.target }} has failed for %s.' % c.downFor,
+              description: 'The probe of %s has failed for %s.' % [t, c.downFor],
             },
           },
           {
@@ -25,20 +29,20 @@ local n = (import '../lib/promql.libsonnet').num;
             labels: { severity: 'warning' },
             annotations: {
               summary: 'An HTTP endpoint answers slowly.',
-              description: 'The probe of {{ $labels.target }} took {{ $value | humanizeDuration }} (threshold %ss).' % n(c.slowSeconds),
+              description: 'The probe of %s took {{ $value | humanizeDuration }} (threshold %ss).' % [t, n(c.slowSeconds)],
             },
           },
         ] + [
           {
             alert: 'ProbeCertificateExpiringSoon',
-            expr: 'probe_ssl_earliest_cert_expiry{%s} - time() < %s * 86400' % [c.selector, n(t.days)],
-            labels: { severity: t.severity },
+            expr: 'probe_ssl_earliest_cert_expiry{%s} - time() < %s * 86400' % [c.selector, n(x.days)],
+            labels: { severity: x.severity },
             annotations: {
               summary: 'A TLS certificate expires soon.',
-              description: 'The certificate served by {{ $labels.target }} expires in {{ $value | humanizeDuration }} (threshold %s days).' % n(t.days),
+              description: 'The certificate served by %s expires in {{ $value | humanizeDuration }} (threshold %s days).' % [t, n(x.days)],
             },
           }
-          for t in [{ days: c.certWarningDays, severity: 'warning' }, { days: c.certCriticalDays, severity: 'critical' }]
+          for x in [{ days: c.certWarningDays, severity: 'warning' }, { days: c.certCriticalDays, severity: 'critical' }]
         ] + [
           {
             // Max-age series exist only while the response carries the directive, so a
@@ -65,12 +69,12 @@ local n = (import '../lib/promql.libsonnet').num;
                 or
                 label_replace(max_over_time(probe_http_cache_shared_max_age_seconds{%(s)s}[%(lb)s]), "directive", "s-maxage", "", "")
               ) >= %(min)s
-            ||| % { s: c.selector, by: 'job, instance, target', min: n(c.cacheMinMaxAgeSeconds), lb: c.cacheLookback },
+            ||| % { s: c.selector, by: by, min: n(c.cacheMinMaxAgeSeconds), lb: c.cacheLookback },
             'for': c.cacheFor,
             labels: { severity: 'warning' },
             annotations: {
               summary: 'A static asset lost its long cache lifetime.',
-              description: '{{ $labels.target }} is now served with a cache lifetime (max-age or s-maxage) of {{ $value | humanizeDuration }}, under %s although it had one within %s: browsers and the CDN go back to the origin on every request.' % [n(c.cacheMinMaxAgeSeconds) + 's', c.cacheLookback],
+              description: '%s is now served with a cache lifetime (max-age or s-maxage) of {{ $value | humanizeDuration }}, under %s although it had one within %s: browsers and the CDN go back to the origin on every request.' % [t, n(c.cacheMinMaxAgeSeconds) + 's', c.cacheLookback],
             },
           },
           {
@@ -84,7 +88,7 @@ local n = (import '../lib/promql.libsonnet').num;
             labels: { severity: 'warning' },
             annotations: {
               summary: 'The CDN stopped serving an asset from its cache.',
-              description: 'Only {{ $value | humanizePercentage }} of the probes of {{ $labels.target }} in the last %s were cache hits (it was a hit within %s): every request reaches the origin.' % [c.cacheHitWindow, c.cacheLookback],
+              description: 'Only {{ $value | humanizePercentage }} of the probes of %s in the last %s were cache hits (it was a hit within %s): every request reaches the origin.' % [t, c.cacheHitWindow, c.cacheLookback],
             },
           },
         ],

@@ -5,6 +5,9 @@ local n = promql.num;
   prometheusAlerts+:: {
     local c = $._config.redis,
     local s = c.selector,
+    // Drops caches (an allkeys-* maxmemory-policy): full and evicting is how they work.
+    local notCache = if c.cachePolicies == '' then '' else
+      'unless on (job, instance, target) redis_instance_info%s' % promql.sel([s, 'maxmemory_policy=~"%s"' % c.cachePolicies]),
     groups+: [
       {
         name: 'stack-exporter.redis',
@@ -24,12 +27,17 @@ local n = promql.num;
             // Against maxmemory where one is set; without it (maxmemory 0, the default) Redis
             // grows until the kernel's OOM killer stops it, so the limit is then the host's
             // memory, and what the kernel counts is the resident set.  `limit` says which.
+            // A cache (allkeys-* policy) is full by design; noeviction and volatile-* refuse
+            // writes when full.  Without maxmemory nothing is evicted whatever the policy.
             alert: 'RedisMemoryHigh',
             expr: |||
               label_replace(
-                redis_memory_used_bytes{%(s)s} / redis_memory_max_bytes{%(s)s} > %(t)s
-                and
-                redis_memory_max_bytes{%(s)s} > 0,
+                (
+                  redis_memory_used_bytes{%(s)s} / redis_memory_max_bytes{%(s)s} > %(t)s
+                  and
+                  redis_memory_max_bytes{%(s)s} > 0
+                )
+                %(notCache)s,
                 "limit", "maxmemory", "", ""
               )
               or
@@ -39,7 +47,7 @@ local n = promql.num;
                 redis_memory_max_bytes{%(s)s} == 0,
                 "limit", "system", "", ""
               )
-            ||| % { s: s, t: n(c.memoryRatio) },
+            ||| % { s: s, t: n(c.memoryRatio), notCache: notCache },
             'for': c.memoryFor,
             labels: { severity: 'warning' },
             annotations: {
@@ -49,7 +57,9 @@ local n = promql.num;
           },
           {
             alert: 'RedisEvictions',
-            expr: 'rate(redis_evicted_keys_total%s[5m]) > %s' % [promql.sel([s, c.evictionsSelector]), n(c.evictionsRate)],
+            // volatile-* evicts only keys with a TTL, before they expire: the data set outgrew
+            // maxmemory.  Caches (allkeys-*) evict by design.
+            expr: 'rate(redis_evicted_keys_total%s[5m]) > %s %s' % [promql.sel([s, c.evictionsSelector]), n(c.evictionsRate), notCache],
             'for': c.evictionsFor,
             labels: { severity: 'warning' },
             annotations: {
@@ -65,6 +75,22 @@ local n = promql.num;
             annotations: {
               summary: 'A Redis server rejects connections (maxclients reached).',
               description: 'Redis {{ $labels.target }} rejected {{ $value | humanize }} connections in the last 5 minutes.',
+            },
+          },
+          {
+            // Replicas' connections count against maxclients too, but redis_connected_clients
+            // leaves them out: the share is a little low on a primary with many replicas.
+            alert: 'RedisClientsNearMax',
+            expr: |||
+              redis_connected_clients{%(s)s} / redis_config_maxclients{%(s)s} > %(t)s
+              and
+              redis_config_maxclients{%(s)s} > 0
+            ||| % { s: s, t: n(c.clientsRatio) },
+            'for': c.clientsFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'A Redis server is close to its maxclients.',
+              description: 'Redis {{ $labels.target }} has {{ $value | humanizePercentage }} of maxclients connected (threshold %s): past it, new connections are refused.' % promql.pct(c.clientsRatio),
             },
           },
           {
@@ -144,6 +170,42 @@ local n = promql.num;
             },
           },
           {
+            // Redis refuses every write while the AOF cannot be written (disk full, I/O errors).
+            alert: 'RedisAofWriteFailing',
+            expr: |||
+              redis_aof_last_write_status{%(s)s} == 0
+              and on (job, instance, target)
+              redis_aof_enabled{%(s)s} == 1
+            ||| % { s: s },
+            'for': c.aofWriteFailedFor,
+            labels: { severity: 'critical' },
+            annotations: {
+              summary: 'A Redis server cannot write its append-only file.',
+              description: 'Redis {{ $labels.target }} failed its last AOF write: it refuses writes until the AOF can be written again.',
+            },
+          },
+          {
+            // Failures of the save itself are RedisLastSaveFailed's; this catches saves that
+            // stopped happening (save points changed, a stuck fork).  A server that never
+            // saved since it started has snapshots off, or has just started.
+            alert: 'RedisNoRecentSave',
+            expr: |||
+              time() - redis_rdb_last_save_timestamp_seconds{%(s)s} > %(age)s
+              and on (job, instance, target)
+              redis_rdb_changes_since_last_save{%(s)s} > 0
+              and on (job, instance, target)
+              redis_rdb_last_bgsave_status{%(s)s} == 1
+              and on (job, instance, target)
+              redis_rdb_saves_total{%(s)s} > 0
+            ||| % { s: s, age: n(c.lastSaveMaxAgeSeconds) },
+            'for': c.lastSaveAgeFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'A Redis server has not saved a snapshot for too long.',
+              description: 'The last successful RDB save of Redis {{ $labels.target }} was {{ $value | humanizeDuration }} ago and it has unsaved changes: a restart would lose them.',
+            },
+          },
+          {
             alert: 'RedisSentinelMasterDown',
             expr: 'redis_sentinel_master_status{%s} == 0' % s,
             'for': c.sentinelMasterDownFor,
@@ -151,6 +213,32 @@ local n = promql.num;
             annotations: {
               summary: 'A Redis sentinel reports its primary down.',
               description: 'Sentinel {{ $labels.target }} sees primary {{ $labels.master_name }} ({{ $labels.master_address }}) as {{ $labels.master_status }}.',
+            },
+          },
+          {
+            alert: 'RedisSentinelTilt',
+            expr: 'redis_sentinel_tilt{%s} == 1' % s,
+            'for': c.sentinelTiltFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'A Redis sentinel is in TILT mode.',
+              description: 'Sentinel {{ $labels.target }} has been in TILT mode for %s: it does not act, and takes no part in a failover.' % c.sentinelTiltFor,
+            },
+          },
+          {
+            // A failover needs the votes of a majority of the sentinels watching the primary
+            // (whatever the configured quorum, which is not exported).
+            alert: 'RedisSentinelQuorumLost',
+            expr: |||
+              redis_sentinel_master_ok_sentinels{%(s)s}
+              < on (job, instance, target, master_name, master_address)
+              floor(redis_sentinel_master_sentinels{%(s)s} / 2) + 1
+            ||| % { s: s },
+            'for': c.sentinelQuorumFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'Too few Redis sentinels are reachable to authorize a failover.',
+              description: 'Sentinel {{ $labels.target }} sees {{ $value }} healthy sentinels of those watching {{ $labels.master_name }}, fewer than a majority: if the primary fails, no failover happens.',
             },
           },
           {

@@ -27,6 +27,14 @@ local promql = import 'promql.libsonnet';
   latencyBuckets(config):: $.level(config, ['route', 'le']) + ':app_http_request_duration_seconds_bucket:rate5m',
   latencyQuantile(config):: $.level(config, ['route']) + ':app_http_request_duration_seconds:histogram_quantile',
 
+  // Requests counted over `window` (from the recorded per-code rate), for request floors.
+  requestCount(config, window)::
+    'sum by (%s) (%s) * %s' % [$.by(config), $.codeRate(config, window), $.seconds(window)],
+  // A Prometheus duration of one unit ('5m', '6h', '3d') in seconds.
+  seconds(window)::
+    local unit = window[std.length(window) - 1];
+    std.parseInt(window[:std.length(window) - 1]) * { s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[unit],
+
   // Every window a ratio is recorded for: the alerts' own plus the SLO burn-rate windows.
   windows(config)::
     std.set(['5m', '1h'] + (

@@ -7,6 +7,7 @@ receivers differ, in order.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,59 @@ ROUTES = [
     ({"alertname": "Watchdog", "severity": "info"}, "deadmans-switch"),
     ({"alertname": "Watchdog"}, "deadmans-switch"),
     ({"alertname": "InfoInhibitor", "severity": "info", "target": "example.com"}, "null"),
+    # Two of everything at once route alike: two hosts, two databases, two providers, blackbox probes.
+    (
+        {
+            "alertname": "NodeFilesystemSpaceLow",
+            "severity": "critical",
+            "job": "node",
+            "instance": "db1:9100",
+            "mountpoint": "/var/lib/postgresql",
+        },
+        CRITICAL,
+    ),
+    (
+        {
+            "alertname": "NodeFilesystemSpaceLow",
+            "severity": "warning",
+            "job": "node",
+            "instance": "web3:9100",
+            "mountpoint": "/",
+        },
+        WARNING,
+    ),
+    ({"alertname": "PostgresTxIDWraparound", "severity": "critical", "target": "main", "datname": "app"}, CRITICAL),
+    ({"alertname": "PostgresTxIDWraparound", "severity": "warning", "target": "main", "datname": "billing"}, WARNING),
+    (
+        {
+            "alertname": "EmailBounceRatioHigh",
+            "severity": "critical",
+            "target": "mail",
+            "provider": "ses",
+            "figure": "provider",
+        },
+        CRITICAL,
+    ),
+    (
+        {
+            "alertname": "EmailBounceRatioHigh",
+            "severity": "warning",
+            "target": "mail",
+            "provider": "sendgrid",
+            "figure": "computed",
+        },
+        WARNING,
+    ),
+    ({"alertname": "EmailOpenRateDropped", "severity": "info", "target": "mail", "provider": "resend"}, INFO),
+    (
+        {
+            "alertname": "ProbeEndpointDown",
+            "severity": "critical",
+            "job": "blackbox",
+            "instance": "https://www.example.com",
+        },
+        CRITICAL,
+    ),
     # No severity, or one the pack does not use: the default email, never dropped.
     ({"alertname": "SomethingElse"}, DEFAULT),
     ({"alertname": "SomethingElse", "severity": "page"}, DEFAULT),
@@ -170,3 +224,41 @@ def test_time_intervals_are_defined_and_used() -> None:
         return own.union(*(used(child) for child in route.get("routes", [])))
 
     assert used(config["route"]) == names
+
+
+# Labels that vary within one incident and so must neither split a group nor keep a
+# critical from muting its warning twin (rule pack: burn windows, reputation figure, Redis limit).
+WITHIN_ONE_INCIDENT = {"severity", "escalated", "long", "short", "figure", "limit"}
+
+
+def test_groups_and_critical_inhibition_separate_the_same_incidents() -> None:
+    """The page's group and the critical-mutes-warning rule must agree on what one incident is."""
+    config = load()
+    group_by = config["route"]["group_by"]
+    (critical,) = [r for r in config["inhibit_rules"] if r["source_matchers"] == ['severity="critical"']]
+    assert critical["equal"] == group_by
+    assert {"alertname", "instance", "target", "provider", "mountpoint", "datname", "slot_name"} <= set(group_by)
+    assert not WITHIN_ONE_INCIDENT & set(group_by)
+    # Only the Watchdog and the info digest group otherwise; every other route inherits.
+    overriding = {tuple(r.get("matchers", [])): r["group_by"] for r in config["route"]["routes"] if "group_by" in r}
+    assert overriding == {('alertname="Watchdog"',): ["alertname"], ('severity="info"',): ["severity"]}
+
+
+def test_down_and_info_inhibitions_compare_the_labels_that_separate_incidents() -> None:
+    rules = {r["source_matchers"][0]: r["equal"] for r in load()["inhibit_rules"]}
+    assert set(rules['alertname="EmailProviderDown"']) == {"target", "provider"}
+    # blackbox_exporter's probes have no target: instance (the URL) separates them.
+    assert {"job", "instance", "target"} <= set(rules['alertname="ProbeEndpointDown"'])
+    assert set(rules['alertname="InfoInhibitor"']) == {"target", "provider"}
+
+
+def test_every_label_the_rule_pack_aggregates_by_is_grouped_on() -> None:
+    """A `by (...)` or `on (...)` label of an alert expression names the broken thing: the route must group on it."""
+    group_by = set(load()["route"]["group_by"])
+    seen: set[str] = set()
+    for rule in iter_alert_rules(ALERTS_FILE):
+        for clause in re.findall(r"\b(?:by|on)\s*\(([^)]*)\)", rule["expr"]):
+            seen |= {label.strip() for label in clause.split(",") if label.strip()}
+    # `event`, `quantile` and the InfoInhibitor's internal join label never reach Alertmanager as identity.
+    missing = seen - group_by - WITHIN_ONE_INCIDENT - {"event", "le", "quantile", "infoinhibitor_subject"}
+    assert not missing, f"the route does not group by {sorted(missing)}"

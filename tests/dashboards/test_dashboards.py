@@ -537,3 +537,55 @@ def test_email_ratio_names_follow_the_config() -> None:
     assert "target_provider:email_bounced_per_requested:ratio3h" in exprs
     assert "target_provider:email_opened_per_requested:ratio2d" in exprs
     assert "ratio6h" not in exprs and "ratio1d" not in exprs
+
+
+_QUANTILE_RE = re.compile(r"histogram_quantile\(\s*([0-9.]+)")
+
+
+def test_quantile_legends_name_their_quantile() -> None:
+    """A legend says p50 for the 0.5 quantile (the overview said `p5`)."""
+    checked = 0
+    for panel in all_panels():
+        for target in panel.raw.get("targets", []):
+            match = _QUANTILE_RE.search(str(target["expr"]))
+            if not match:
+                continue
+            checked += 1
+            name = "p" + f"{float(match.group(1)) * 100:g}"
+            legend = str(target.get("legendFormat", ""))
+            assert re.search(rf"\b{re.escape(name)}\b", legend), f"{panel}: legend {legend!r} does not say {name}"
+    assert checked
+
+
+# Counters that move only when a cached source is collected (every 60-300 s by default).
+_COLLECTION_COUNTERS = ("stack_exporter_http_requests_total", "stack_exporter_collector_failures_total")
+_WINDOW_RE = re.compile(r"\[(\d+)([smh])\]")
+
+
+def test_rates_of_collection_counters_span_a_refresh_interval() -> None:
+    """$__rate_interval is a few scrapes: over a counter that moves every 300 s it shows 0,
+    or a spike.  The window must cover the longest default refresh interval, twice."""
+    seconds = {"s": 1, "m": 60, "h": 3600}
+    checked = 0
+    for panel in all_panels():
+        for expr in panel.exprs:
+            if not any(c in metric_names(expr) for c in _COLLECTION_COUNTERS):
+                continue
+            checked += 1
+            assert "$__rate_interval" not in expr, f"{panel}: {expr}"
+            windows = [int(n) * seconds[u] for n, u in _WINDOW_RE.findall(expr)]
+            assert windows and min(windows) >= 600, f"{panel}: window shorter than two refresh intervals: {expr}"
+    assert checked >= 2
+
+
+def test_money_is_plotted_in_the_currencys_major_unit() -> None:
+    """lago_overdue_balance_cents is in cents: drawn as is with unit short it reads 100x."""
+    checked = 0
+    for panel in all_panels():
+        unit = panel.raw.get("fieldConfig", {}).get("defaults", {}).get("unit")
+        for expr in panel.exprs:
+            if "lago_overdue_balance_cents" not in metric_names(expr) or unit in ("percentunit", "percent"):
+                continue
+            checked += 1
+            assert str(unit).startswith("currency") or "/ 100" in expr, f"{panel}: cents plotted as {unit}"
+    assert checked

@@ -34,6 +34,7 @@ COVERED_GROUPS = {
     "stack-exporter.directus",
     "stack-exporter.probe",
     "stack-exporter.exporter",
+    "stack-exporter.node",
 }
 # Alerts of those groups that no variant can show from one exporter's series, and why.
 # The first version's EmailDeliveriesStopped, written against the union of the providers.
@@ -46,6 +47,8 @@ NOT_PER_VARIANT = {
     "StackExporterDown": "Prometheus's `up` of the exporter's own scrape: not a source's series",
     "StackExporterAbsent": "the absence of the exporter's scrape job: not a source's series",
     "StackExporterConfigReloadFailed": "the exporter process's reload state: not a source's series",
+    "NodeDown": "Prometheus's `up` of the node scrape: not a series node_exporter emits",
+    "NodeAbsent": "the absence of the node scrape job: not a series node_exporter emits",
 }
 
 

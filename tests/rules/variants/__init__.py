@@ -36,6 +36,9 @@ import pytest
 
 # The labels Prometheus adds to every series it scrapes from the exporter.
 SCRAPE_LABELS = {"job": "stack-exporter", "instance": "exporter:9847"}
+# Every scrape job the pack watches, up in each twin: the pack alerts when one is down or
+# absent (StackExporterAbsent, NodeAbsent, AppAbsent), and a healthy Prometheus scrapes them all.
+WATCHED_JOBS = (SCRAPE_LABELS, {"job": "node", "instance": "node:9100"}, {"job": "app", "instance": "app:8000"})
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,8 @@ class Source:
     evaluation_interval: str = "5m"
     # More checks of a variant's captured series against the docs: problems, or none.
     check: Callable[[Variant, Sequence[Sample]], list[str]] | None = None
+    # The labels Prometheus adds to the captured series (its scrape job and instance).
+    scrape_labels: Mapping[str, str] = field(default_factory=lambda: SCRAPE_LABELS)
 
 
 # ------------------------------------------------------------------ exposition -> samples
@@ -212,8 +217,8 @@ def parse(text: str) -> list[Sample]:
 # ------------------------------------------------------------------ samples -> promtool input
 
 
-def series_name(sample: Sample) -> str:
-    labels = {**dict(sample.labels), **SCRAPE_LABELS}
+def series_name(sample: Sample, scrape_labels: Mapping[str, str] = SCRAPE_LABELS) -> str:
+    labels = {**dict(sample.labels), **scrape_labels}
     body = ", ".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
     return f"{sample.name}{{{body}}}"
 
@@ -280,9 +285,11 @@ def apply(values: list[float], sample: Sample, change: Change, start: int) -> li
     return values[:start] + [change.values(sample, t, at_start) for t in range(len(values) - start)]
 
 
-def up_series(minutes: int) -> dict[str, str]:
-    job, instance = SCRAPE_LABELS["job"], SCRAPE_LABELS["instance"]
-    return {"series": f'up{{job="{job}", instance="{instance}"}}', "values": f"1x{minutes}"}
+def up_series(minutes: int) -> list[dict[str, str]]:
+    return [
+        {"series": f'up{{job="{j["job"]}", instance="{j["instance"]}"}}', "values": f"1x{minutes}"}
+        for j in WATCHED_JOBS
+    ]
 
 
 def promtool_groups(
@@ -298,7 +305,7 @@ def promtool_groups(
         {
             "name": f"{source.name}/{variant.name}: healthy for {minutes // 60}h",
             "interval": "1m",
-            "input_series": [*_series(samples, base), up_series(minutes)],
+            "input_series": [*_series(samples, base, source.scrape_labels), *up_series(minutes)],
             "promql_expr_test": [
                 {
                     # any warning or critical alert firing at any minute of the run
@@ -335,7 +342,7 @@ def promtool_groups(
             {
                 "name": f"{source.name}/{variant.name}: {incident.condition}",
                 "interval": "1m",
-                "input_series": [*_series(samples, values), up_series(length)],
+                "input_series": [*_series(samples, values, source.scrape_labels), *up_series(length)],
                 "promql_expr_test": [
                     {
                         # not before the incident starts ...
@@ -357,8 +364,10 @@ def promtool_groups(
     return groups, supported, unsupported
 
 
-def _series(samples: Sequence[Sample], values: Mapping[int, list[float]]) -> list[dict[str, str]]:
-    return [{"series": series_name(s), "values": compress(values[i])} for i, s in enumerate(samples)]
+def _series(
+    samples: Sequence[Sample], values: Mapping[int, list[float]], scrape_labels: Mapping[str, str]
+) -> list[dict[str, str]]:
+    return [{"series": series_name(s, scrape_labels), "values": compress(values[i])} for i, s in enumerate(samples)]
 
 
 # ------------------------------------------------------------------ what every source shares

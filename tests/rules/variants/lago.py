@@ -146,7 +146,8 @@ INCIDENTS = (
             Change("lago_invoices", from_start(DAY / 100), {"status": "finalized", "payment_status": "failed"}),
             Change("lago_invoices", stops(), {"status": "finalized", "payment_status": "succeeded"}),
         ),
-        fires_within=75,
+        # an hour to gather 3 failures, then `failedFor` (10 minutes)
+        fires_within=90,
         required=(("lago_invoices", {"payment_status": "failed"}),),
     ),
     Incident(
@@ -158,8 +159,20 @@ INCIDENTS = (
             Change("lago_payment_requests", burst(10, 0.5), {"payment_status": "failed"}),
             Change("lago_payment_requests", stops(), {"payment_status": "succeeded"}),
         ),
+        # 5 failed by 10 minutes in, then `failedFor`; the run's failures leave the hour's
+        # window after 60 minutes, so the check must come before
         fires_within=30,
         required=(("lago_payment_requests", {"payment_status": "failed"}),),
+    ),
+    Incident(
+        # the tax integration rejects invoices (an expired API key): each new invoice of the
+        # next hour fails to finalize, one every 15 minutes
+        "invoices fail to finalize",
+        "LagoInvoicesFailingToFinalize",
+        "warning",
+        (Change("lago_invoices", from_start(15), {"status": "failed", "payment_status": "pending"}),),
+        fires_within=30,
+        required=(("lago_invoices", {"status": "failed"}),),
     ),
     Incident(
         # collection has stalled: invoices keep passing their due date (one every 90 min)

@@ -64,6 +64,9 @@ HEALTHY = (
     Rule("pgbouncer_databases_pool_size", constant(POOL_SIZE)),
     Rule("pgbouncer_config_default_pool_size", constant(POOL_SIZE)),
     Rule("pgbouncer_config_max_client_connections", constant(1000)),
+    # the 200 application clients, a few logging in and the admin sessions
+    Rule("pgbouncer_used_clients", constant(210)),
+    Rule("pgbouncer_databases_paused", constant(0)),
     # 50 transactions/s of 2 queries each
     Rule("pgbouncer_stats_sql_transactions_pooled_total", grows(3000), {"database": "appdb"}),
     Rule("pgbouncer_stats_queries_pooled_total", grows(6000), {"database": "appdb"}),
@@ -95,6 +98,19 @@ def _maxwait(_s: Sample, t: int, _start: float) -> float:
     return min(110.0, 10.0 + 60.0 * t)
 
 
+def _clients(severity: str, clients: int) -> Incident:
+    """A deploy starts a second set of app instances (or a client leaks connections): the
+    clients near max_client_conn, past which PgBouncer refuses new ones."""
+    return Incident(
+        f"clients near max_client_conn ({severity})",
+        "PgBouncerClientConnectionsHigh",
+        severity,
+        (Change("pgbouncer_used_clients", becomes(clients)),),
+        fires_within=15,
+        required=(("pgbouncer_used_clients", {}), ("pgbouncer_config_max_client_connections", {})),
+    )
+
+
 INCIDENTS = (
     Incident(
         "the admin console cannot be reached",
@@ -124,6 +140,18 @@ INCIDENTS = (
         fires_within=10,
         required=(("pgbouncer_pools_client_maxwait_seconds", POOL),),
         expect_labels=_pool,
+    ),
+    _clients("warning", 850),  # 85% of max_client_conn
+    _clients("critical", 970),  # 97%
+    Incident(
+        # a switchover script ran PAUSE appdb and died before RESUME: every client of the
+        # database waits
+        "a database stays paused",
+        "PgBouncerDatabasePaused",
+        "warning",
+        (Change("pgbouncer_databases_paused", becomes(1), {"name": "appdb"}),),
+        fires_within=15,
+        expect_labels=lambda _v, _s: {"name": "appdb"},
     ),
     *exporter_incidents("pgbouncer_up"),
 )

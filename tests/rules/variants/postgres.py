@@ -44,6 +44,7 @@ from tests.rules.variants import (
     grows,
     keeps_growing,
     stops,
+    vanishes,
 )
 from tests.servers.postgres import MONITOR_PASSWORD, PgReplication, wait_replica_caught_up
 
@@ -131,6 +132,13 @@ HEALTHY = (
     Rule("pg_replication_replayed_wal_bytes_total", grows(WAL_PER_MINUTE)),
     Rule("pg_stat_wal_receiver_up", constant(1)),
     Rule("pg_replication_replay_paused", constant(0)),
+    # MultiXacts are used far less than xids: autovacuum keeps their age well below
+    # autovacuum_multixact_freeze_max_age (400 million)
+    Rule("pg_database_frozen_mxid_age", lambda _s, t: 20e6 + 100 * t),
+    # hot rows: a session waits for another's row lock now and then, for milliseconds
+    Rule("pg_stat_activity_blocked_connections", lambda _s, t: 1.0 if t % 5 == 2 else 0.0, APP),
+    # the custom query works: its error counter stays where it was
+    Rule("stack_exporter_query_errors_total", constant()),
     *EXPORTER_HEALTHY,
 )
 
@@ -173,6 +181,25 @@ def _lag(severity: str, within: int) -> Incident:
         required=(("pg_replication_lag_seconds", {}),),
         expect_labels=_target,
     )
+
+
+def _mxid_wraparound(severity: str, age: float) -> Incident:
+    """A workload of shared row locks (foreign-key checks, SELECT ... FOR SHARE) while
+    autovacuum cannot freeze appdb: the MultiXact age passes the threshold and grows."""
+    return Incident(
+        f"MultiXact-ID age above the {severity} threshold",
+        "PostgresMultiXactWraparound",
+        severity,
+        (Change("pg_database_frozen_mxid_age", lambda _s, t, _start: age + 1000 * t, APP),),
+        fires_within=20,
+        expect_labels=_app,
+    )
+
+
+def _primary(samples: Sequence[Sample]) -> bool:
+    """The server is not in recovery: autovacuum and dead tuples are the primary's (a
+    replica's pg_stat_user_tables counts no replayed writes and autovacuum never runs there)."""
+    return any(s.name == "pg_replication_is_replica" and s.value == 0 for s in samples)
 
 
 def _connections(severity: str, backends: int) -> Incident:
@@ -300,6 +327,94 @@ INCIDENTS = (
         "warning",
         (Change("pg_retention_oldest_row_age_seconds", lambda _s, t, start: start + 60.0 * t),),
         fires_within=1550,
+        expect_labels=lambda _v, _s: {"table": "events"},
+    ),
+    _mxid_wraparound("warning", 1.05e9),
+    _mxid_wraparound("critical", 1.55e9),
+    Incident(
+        # an ALTER TABLE waits behind a long transaction and every query of the table
+        # queues behind it (on a replica: advisory locks, which work there)
+        "sessions pile up behind a lock",
+        "PostgresSessionsBlocked",
+        "warning",
+        (Change("pg_stat_activity_blocked_connections", becomes(12), APP),),
+        fires_within=15,
+        expect_labels=_app,
+    ),
+    Incident(
+        # an abandoned transaction holds the xmin horizon: autovacuum runs no more on the
+        # table (its last run ages with the clock) while updates leave dead rows behind
+        "dead rows pile up while autovacuum stalls",
+        "PostgresDeadTuplesAccumulating",
+        "warning",
+        (
+            Change("pg_stat_user_tables_n_live_tup", becomes(1_000_000), {"relname": "events"}),
+            Change("pg_stat_user_tables_n_dead_tup", lambda _s, t, _start: 100_000 + 2000.0 * t, {"relname": "events"}),
+            Change(
+                "pg_stat_user_tables_last_autovacuum_age_seconds",
+                lambda _s, t, _start: DAY + 60.0 * t,
+                {"relname": "events"},
+            ),
+        ),
+        fires_within=200,
+        required=(("pg_stat_user_tables_n_dead_tup", {"relname": "events"}),),
+        applies=_primary,
+        expect_labels=lambda _v, _s: {"relname": "events"},
+    ),
+    Incident(
+        # a logical subscriber (or a replica) attached to the slot cannot keep up: the slot
+        # is 9 GiB behind and keeps falling behind, at half the primary's WAL rate
+        "an active slot's consumer falls behind",
+        "PostgresReplicationSlotLagging",
+        "warning",
+        (
+            Change(
+                "pg_replication_slot_wal_retained_bytes", lambda _s, t, start: start + 9 * GIB + WAL_PER_MINUTE / 2 * t
+            ),
+        ),
+        fires_within=45,
+        required=(("pg_replication_slot_wal_retained_bytes", {}), ("pg_replication_slot_active", {})),
+    ),
+    Incident(
+        # someone ran pg_wal_replay_pause() (or a PITR ended with recovery_target_action =
+        # pause): WAL keeps arriving, nothing is replayed
+        "WAL replay is paused on the replica",
+        "PostgresReplayPaused",
+        "warning",
+        (
+            Change("pg_replication_replay_paused", becomes(1)),
+            Change("pg_replication_replayed_wal_bytes_total", stops()),
+        ),
+        fires_within=20,
+        required=(("pg_replication_replay_paused", {}),),
+        expect_labels=_target,
+    ),
+    Incident(
+        # the retention query breaks (a renamed column, a revoked GRANT): its series is
+        # dropped at every scrape and its error counter grows at every scrape
+        "a custom query keeps failing",
+        "StackExporterQueryFailing",
+        "warning",
+        (
+            Change("stack_exporter_query_errors_total", keeps_growing(1), {"query": "pg_retention"}),
+            Change("pg_retention_oldest_row_age_seconds", vanishes()),
+        ),
+        fires_within=30,
+        required=(("stack_exporter_query_errors_total", {"query": "pg_retention"}),),
+        expect_labels=lambda _v, _s: {"query": "pg_retention"},
+    ),
+    Incident(
+        # the same broken query, seen from the alert it feeds: the retention series that was
+        # there an hour ago is gone while the server answers
+        "the data-retention check stops reporting",
+        "PostgresDataRetentionUnknown",
+        "warning",
+        (
+            Change("stack_exporter_query_errors_total", keeps_growing(1), {"query": "pg_retention"}),
+            Change("pg_retention_oldest_row_age_seconds", vanishes()),
+        ),
+        fires_within=50,
+        required=(("pg_retention_oldest_row_age_seconds", {}),),
         expect_labels=lambda _v, _s: {"table": "events"},
     ),
     *exporter_incidents("pg_up"),

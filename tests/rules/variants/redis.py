@@ -1,5 +1,5 @@
-"""Redis as variants: a standalone server with and without maxmemory, a primary with a
-replica, that replica, a cluster node and a sentinel.
+"""Redis as variants: a standalone server with and without maxmemory, a cache (allkeys-lru),
+a primary with a replica, that replica, a cluster node and a sentinel.
 
 Each is captured from the real exporter scraping the real server the suite starts
 (tests/servers/redis.py): the shared standalone (`redis_server`, maxmemory 0, the default,
@@ -83,6 +83,15 @@ async def standalone_maxmemory(request: pytest.FixtureRequest) -> str:
         return await _capture("standalone_maxmemory", server.url)
 
 
+async def cache(request: pytest.FixtureRequest) -> str:
+    """A cache: a memory limit and a policy that evicts any key (allkeys-lru), which runs
+    full and evicting as a matter of course."""
+    tmp: Path = request.getfixturevalue("tmp_path")
+    args = ["--maxmemory", str(MAXMEMORY), "--maxmemory-policy", "allkeys-lru"]
+    with RedisServer(tmp / "redis-cache", extra_args=args) as server:
+        return await _capture("cache", server.url)
+
+
 async def primary(request: pytest.FixtureRequest) -> str:
     """The sentinel-managed primary, its replica connected."""
     return await _capture("primary", request.getfixturevalue("redis_sentinel").primary.url)
@@ -111,6 +120,7 @@ async def sentinel(request: pytest.FixtureRequest) -> str:
 COMMANDS = 30_000.0
 REPLICATION_BYTES = 2e6
 USED = 300 * (1 << 20)
+SAVE_EVERY = 30
 
 
 def _sessions(_s: Sample, t: int) -> float:
@@ -151,6 +161,13 @@ HEALTHY = (
     Rule("redis_master_link_up", constant(1)),
     Rule("redis_second_repl_offset", constant(-1)),
     Rule("redis_rdb_last_bgsave_status", constant(1)),
+    # the default save points snapshot a busy server every few minutes; here every 30 (on
+    # the twin's clock, which starts at 0), so the changes since then grow and fall back
+    Rule("redis_rdb_last_save_timestamp_seconds", lambda _s, t: 60 * (t - t % SAVE_EVERY)),
+    Rule("redis_rdb_saves_total", lambda s, t: s.value + 1 + t // SAVE_EVERY),
+    Rule("redis_rdb_changes_since_last_save", lambda _s, t: 900 * (t % SAVE_EVERY)),
+    Rule("redis_aof_last_write_status", constant(1)),
+    Rule("redis_sentinel_tilt", constant(0)),
     # cluster bus: pings and pongs with two peers
     Rule("redis_cluster_messages_sent_total", grows(120)),
     Rule("redis_cluster_messages_received_total", grows(120)),
@@ -167,6 +184,14 @@ HEALTHY = (
 
 def _limited(samples: Sequence[Sample]) -> bool:
     return any(s.name == "redis_memory_max_bytes" and s.value > 0 for s in samples)
+
+
+def _not_a_cache(samples: Sequence[Sample]) -> bool:
+    """Whether the server keeps its data when full: a cache's policy (allkeys-*) makes full
+    and evicting its normal state, which the memory and eviction alerts leave alone."""
+    return not any(
+        s.name == "redis_instance_info" and (s.label("maxmemory_policy") or "").startswith("allkeys-") for s in samples
+    )
 
 
 def _limit(_variant: Variant, samples: Sequence[Sample]) -> dict[str, str]:
@@ -219,6 +244,7 @@ INCIDENTS = (
         fires_within=20,
         required=(("redis_memory_used_bytes", {}), ("redis_memory_max_bytes", {})),
         expect_labels=_limit,
+        applies=_not_a_cache,
     ),
     Incident(
         # 10 keys a second; with maxmemory the memory sits at the limit meanwhile
@@ -231,6 +257,38 @@ INCIDENTS = (
         ),
         fires_within=20,
         required=(("redis_evicted_keys_total", {}), ("redis_memory_max_bytes", {})),
+        applies=_not_a_cache,
+    ),
+    Incident(
+        # a connection leak: 9,500 of the default maxclients of 10,000 taken
+        "clients approach maxclients",
+        "RedisClientsNearMax",
+        "warning",
+        (Change("redis_connected_clients", becomes(9500)), Change("redis_config_maxclients", becomes(10_000))),
+        fires_within=15,
+    ),
+    Incident(
+        # AOF on, and its disk fills: every write to the AOF fails
+        "the AOF cannot be written",
+        "RedisAofWriteFailing",
+        "critical",
+        (Change("redis_aof_enabled", becomes(1)), Change("redis_aof_last_write_status", becomes(0))),
+        fires_within=10,
+        required=(("redis_aof_last_write_status", {}),),
+    ),
+    Incident(
+        # the save points were removed at runtime (CONFIG SET save ""): no snapshot is taken
+        # while writes go on; the alert waits for the last one to be over 2 h old
+        "snapshots stop while data changes",
+        "RedisNoRecentSave",
+        "warning",
+        (
+            Change("redis_rdb_last_save_timestamp_seconds", stops()),
+            Change("redis_rdb_saves_total", stops()),
+            Change("redis_rdb_changes_since_last_save", keeps_growing(900)),
+        ),
+        fires_within=150,
+        required=(("redis_rdb_last_save_timestamp_seconds", {}), ("redis_rdb_saves_total", {})),
     ),
     Incident(
         "connections are rejected at maxclients",
@@ -340,6 +398,23 @@ INCIDENTS = (
         required=(("redis_sentinel_master_status", {}),),
     ),
     Incident(
+        # the sentinel's host is stalled again and again (an overloaded VM): it stays in TILT
+        "the sentinel stays in TILT mode",
+        "RedisSentinelTilt",
+        "warning",
+        (Change("redis_sentinel_tilt", becomes(1)),),
+        fires_within=15,
+    ),
+    Incident(
+        # two of the three sentinels go down: the last one cannot authorize a failover
+        "too few sentinels are left to authorize a failover",
+        "RedisSentinelQuorumLost",
+        "warning",
+        (Change("redis_sentinel_master_ok_sentinels", becomes(1)),),
+        fires_within=15,
+        required=(("redis_sentinel_master_ok_sentinels", {}), ("redis_sentinel_master_sentinels", {})),
+    ),
+    Incident(
         # a FLUSHDB, an eviction storm or a deploy that changed the key prefix: 90% of the
         # sessions go at once (the database's keys with them)
         "session keys drop suddenly",
@@ -371,6 +446,17 @@ SENTINEL_HEALTHY = (
     Rule("redis_keyspace_hits_total", constant()),
     Rule("redis_keyspace_misses_total", constant()),
     Rule("redis_expired_keys_total", constant()),
+    # a production deployment runs three sentinels (the suite starts one), all healthy
+    Rule("redis_sentinel_master_sentinels", constant(3)),
+    Rule("redis_sentinel_master_ok_sentinels", constant(3)),
+)
+
+# A cache (allkeys-lru) sits just under its maxmemory and evicts 10 keys a second all day.
+CACHE_HEALTHY = (
+    Rule("redis_memory_used_bytes", constant(0.97 * MAXMEMORY)),
+    Rule("redis_memory_used_rss_bytes", constant(0.97 * MAXMEMORY * 1.1)),
+    Rule("redis_memory_used_peak_bytes", constant(MAXMEMORY)),
+    Rule("redis_evicted_keys_total", grows(600)),
 )
 
 SOURCE = Source(
@@ -378,6 +464,7 @@ SOURCE = Source(
     docs="redis",
     variants=(
         *(Variant("redis", v.__name__, v) for v in (standalone, standalone_maxmemory, primary, replica, cluster)),
+        Variant("redis", "cache", cache, healthy=CACHE_HEALTHY),
         Variant("redis", "sentinel", sentinel, healthy=SENTINEL_HEALTHY),
     ),
     healthy=HEALTHY,
