@@ -35,6 +35,7 @@ COVERED_GROUPS = {
     "stack-exporter.probe",
     "stack-exporter.exporter",
     "stack-exporter.node",
+    "stack-exporter.app",
 }
 # Alerts of those groups that no variant can show from one exporter's series, and why.
 # The first version's EmailDeliveriesStopped, written against the union of the providers.
@@ -49,6 +50,8 @@ NOT_PER_VARIANT = {
     "StackExporterConfigReloadFailed": "the exporter process's reload state: not a source's series",
     "NodeDown": "Prometheus's `up` of the node scrape: not a series node_exporter emits",
     "NodeAbsent": "the absence of the node scrape job: not a series node_exporter emits",
+    "AppDown": "Prometheus's `up` of the app's scrape: not a series the app emits",
+    "AppAbsent": "the absence of the app's scrape job: not a series the app emits",
 }
 
 
