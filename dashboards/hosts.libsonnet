@@ -65,9 +65,12 @@ function(config)
         g.timeseries('Free space', 'Free fraction of each watched filesystem, with the NodeFilesystemSpaceLow thresholds.',
                      'percentunit', [q('node_filesystem_avail_bytes%(fs)s / node_filesystem_size_bytes%(fs)s' % { fs: fs }, '{{instance}} {{mountpoint}}')],
                      thresholds=[[c.fsFreeCritical, 'red'], [c.fsFreeWarning, 'orange']], min=0, max=1),
-        g.timeseries('Free space forecast (%s h)' % s.num(c.fsPredictHours),
-                     'Bytes free in %s hours at the rate of the last %s (predict_linear). Below zero while under %s free for %s fires NodeFilesystemFillingUp.' % [s.num(c.fsPredictHours), c.fsPredictWindow, pct(c.fsPredictMaxFree), c.fsPredictFor],
-                     'bytes', [q('predict_linear(node_filesystem_avail_bytes%s[%s], %s * 3600)' % [fs, c.fsPredictWindow, s.num(c.fsPredictHours)], '{{instance}} {{mountpoint}}')],
+        g.timeseries('Free space forecast (%s h and %s h)' % [s.num(c.fsPredictHours), s.num(c.fsPredictWarningHours)],
+                     'Bytes free in %s and in %s hours at the rate of the last %s (predict_linear). Below zero in %s h while under %s free for %s fires NodeFilesystemFillingUp as a warning; below zero in %s h while under %s free, as critical.' % [s.num(c.fsPredictHours), s.num(c.fsPredictWarningHours), c.fsPredictWindow, s.num(c.fsPredictWarningHours), pct(c.fsPredictWarningMaxFree), c.fsPredictFor, s.num(c.fsPredictHours), pct(c.fsPredictMaxFree)],
+                     'bytes', [
+                       q('predict_linear(node_filesystem_avail_bytes%s[%s], %s * 3600)' % [fs, c.fsPredictWindow, s.num(h)], '{{instance}} {{mountpoint}} in %s h' % s.num(h))
+                       for h in [c.fsPredictHours, c.fsPredictWarningHours]
+                     ],
                      thresholds=[[0, 'green']], base='red'),
         g.timeseries('Free inodes', 'Free fraction of inodes; below %s for %s fires NodeFilesystemInodesLow.' % [pct(c.inodesFreeRatio), c.inodesFor],
                      'percentunit', [q('node_filesystem_files_free%(fs)s / node_filesystem_files%(fs)s' % { fs: fs }, '{{instance}} {{mountpoint}}')],
