@@ -294,9 +294,9 @@ def up_series(minutes: int) -> list[dict[str, str]]:
 
 def promtool_groups(
     source: Source, variant: Variant, samples: Sequence[Sample]
-) -> tuple[list[dict[str, Any]], list[Incident], list[Incident]]:
+) -> tuple[list[dict[str, Any]], list[Incident]]:
     """promtool test groups for the variant: the healthy twin, then one per incident it can
-    show; also the incidents it can and cannot show."""
+    show; also the incidents it can show."""
     rules = (*variant.healthy, *source.healthy)
     groups: list[dict[str, Any]] = []
     minutes = source.minutes
@@ -316,10 +316,9 @@ def promtool_groups(
             ],
         }
     )
-    supported, unsupported = [], []
+    supported = []
     for incident in source.incidents:
         if not incident.possible(samples):
-            unsupported.append(incident)
             continue
         supported.append(incident)
         # within `fires_within`; a coarser evaluation than 5m may take two more steps (one to
@@ -361,7 +360,7 @@ def promtool_groups(
                 ],
             }
         )
-    return groups, supported, unsupported
+    return groups, supported
 
 
 def _series(
@@ -384,6 +383,20 @@ EXPORTER_HEALTHY = (
     Rule("stack_exporter_collector_success", constant(1)),
     Rule("stack_exporter_collector_cache_age_seconds", constant(0)),
 )
+
+
+def source_down(condition: str, alert: str, severity: str, up_metric: str, fires_within: int, **more: Any) -> Incident:
+    """The backend stops answering: its up metric and the collector's success go to 0, as
+    the engine reports it; the incident exists wherever the up metric does."""
+    return Incident(
+        condition,
+        alert,
+        severity,
+        (Change(up_metric, becomes(0)), Change("stack_exporter_collector_success", becomes(0))),
+        fires_within=fires_within,
+        required=((up_metric, {}),),
+        **more,
+    )
 
 
 def exporter_incidents(up_metric: str) -> tuple[Incident, ...]:

@@ -25,6 +25,7 @@ from tests.rules.variants import (
     becomes,
     constant,
     exporter_incidents,
+    source_down,
 )
 from tests.servers.directus import ADMIN_TOKEN
 
@@ -80,14 +81,7 @@ def _pool_size(sample: Sample, _t: int, _start: float) -> float:
 
 
 INCIDENTS = (
-    Incident(
-        "Directus does not answer",
-        "DirectusDown",
-        "critical",
-        (Change("directus_up", becomes(0)), Change("stack_exporter_collector_success", becomes(0))),
-        fires_within=15,
-        required=(("directus_up", {}),),
-    ),
+    source_down("Directus does not answer", "DirectusDown", "critical", "directus_up", 15),
     Incident(
         # the database answers, slowly: Directus turns that check (and itself) to warn
         "Directus reports its health as warn (a slow database)",

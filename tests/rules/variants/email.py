@@ -8,7 +8,7 @@ reputation figures only Postmark and SES have, SES's account state, Resend's dom
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -32,6 +32,7 @@ from tests.rules.variants import (
     exporter_incidents,
     grows,
     keeps_growing,
+    source_down,
     stops,
 )
 
@@ -120,7 +121,7 @@ HEALTHY = (
 # ------------------------------------------------------------------ incidents
 
 
-def _figure(what: str):  # type: ignore[no-untyped-def]
+def _figure(what: str) -> Callable[[Variant, Sequence[Sample]], dict[str, str]]:
     """The firing alert says which figure it read: the provider's own where it has one."""
 
     def labels(_variant: Variant, samples: Sequence[Sample]) -> dict[str, str]:
@@ -148,14 +149,7 @@ def _ratio_incident(condition: str, alert: str, severity: str, what: str, event:
 
 
 INCIDENTS = (
-    Incident(
-        "the provider's API cannot be reached",
-        "EmailProviderDown",
-        "warning",
-        (Change("email_provider_up", becomes(0)), Change("stack_exporter_collector_success", becomes(0))),
-        fires_within=20,
-        required=(("email_provider_up", {}),),
-    ),
+    source_down("the provider's API cannot be reached", "EmailProviderDown", "warning", "email_provider_up", 20),
     _ratio_incident(
         "bounces above the warning threshold", "EmailBounceRatioHigh", "warning", "bounce", "bounced", 0.05
     ),

@@ -29,9 +29,9 @@ from tests.rules.variants import (
     Source,
     Values,
     Variant,
-    becomes,
     constant,
     exporter_incidents,
+    source_down,
     stops,
 )
 
@@ -128,14 +128,7 @@ def from_start(minutes: float) -> Callable[[Sample, int, float], float]:
 
 
 INCIDENTS = (
-    Incident(
-        "Lago does not answer",
-        "LagoDown",
-        "critical",
-        (Change("lago_up", becomes(0)), Change("stack_exporter_collector_success", becomes(0))),
-        fires_within=15,
-        required=(("lago_up", {}),),
-    ),
+    source_down("Lago does not answer", "LagoDown", "critical", "lago_up", 15),
     Incident(
         # the payment provider rejects every charge (revoked key, provider outage): each new
         # invoice's payment fails, none succeeds and dunning recovers nothing

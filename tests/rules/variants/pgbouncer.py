@@ -27,6 +27,7 @@ from tests.rules.variants import (
     constant,
     exporter_incidents,
     grows,
+    source_down,
 )
 from tests.servers.postgres import PgBouncer
 
@@ -112,14 +113,7 @@ def _clients(severity: str, clients: int) -> Incident:
 
 
 INCIDENTS = (
-    Incident(
-        "the admin console cannot be reached",
-        "PgBouncerDown",
-        "critical",
-        (Change("pgbouncer_up", becomes(0)), Change("stack_exporter_collector_success", becomes(0))),
-        fires_within=10,
-        required=(("pgbouncer_up", {}),),
-    ),
+    source_down("the admin console cannot be reached", "PgBouncerDown", "critical", "pgbouncer_up", 10),
     Incident(
         # the pool is too small for the peak: clients queue for most of a second
         "clients keep waiting for a server connection",

@@ -43,6 +43,7 @@ from tests.rules.variants import (
     exporter_incidents,
     grows,
     keeps_growing,
+    source_down,
     stops,
     vanishes,
 )
@@ -227,15 +228,7 @@ def _wraparound(severity: str, age: float) -> Incident:
 
 
 INCIDENTS = (
-    Incident(
-        "the server cannot be reached",
-        "PostgresDown",
-        "critical",
-        (Change("pg_up", becomes(0)), Change("stack_exporter_collector_success", becomes(0))),
-        fires_within=10,
-        required=(("pg_up", {}),),
-        expect_labels=_target,
-    ),
+    source_down("the server cannot be reached", "PostgresDown", "critical", "pg_up", 10, expect_labels=_target),
     _connections("warning", 48),  # 48 / 57 = 84%
     _connections("critical", 55),  # 96%
     _lag("warning", 10),

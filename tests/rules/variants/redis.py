@@ -38,6 +38,7 @@ from tests.rules.variants import (
     exporter_incidents,
     grows,
     keeps_growing,
+    source_down,
     stops,
 )
 from tests.servers.redis import RedisServer
@@ -225,14 +226,7 @@ def _failover(_s: Sample, t: int, start: float) -> float:
 ONE_PRIMARY_SLOTS = 5461
 
 INCIDENTS = (
-    Incident(
-        "the server cannot be reached",
-        "RedisDown",
-        "critical",
-        (Change("redis_up", becomes(0)), Change("stack_exporter_collector_success", becomes(0))),
-        fires_within=10,
-        required=(("redis_up", {}),),
-    ),
+    source_down("the server cannot be reached", "RedisDown", "critical", "redis_up", 10),
     Incident(
         "memory used approaches the limit",
         "RedisMemoryHigh",

@@ -24,6 +24,7 @@ from tests.rules.variants import (
     becomes,
     constant,
     exporter_incidents,
+    source_down,
 )
 
 
@@ -95,16 +96,9 @@ INCIDENTS = (
     _incident("the provider reports a minor incident", "minor", "info", "degraded_performance"),
     _incident("the provider reports a major outage", "major", "warning", "partial_outage"),
     _incident("the provider reports a critical outage", "critical", "warning", "major_outage"),
-    Incident(
-        # the page stops answering (moved off Statuspage, an egress firewall): the collector
-        # fails and reports the page down, which keeps StackExporterCollectorFailing quiet
-        "the status page cannot be read",
-        "StackExporterStatusPageDown",
-        "warning",
-        (Change("statuspage_up", becomes(0)), Change("stack_exporter_collector_success", becomes(0))),
-        fires_within=45,
-        required=(("statuspage_up", {}),),
-    ),
+    # the page stops answering (moved off Statuspage, an egress firewall): the collector
+    # fails and reports the page down, which keeps StackExporterCollectorFailing quiet
+    source_down("the status page cannot be read", "StackExporterStatusPageDown", "warning", "statuspage_up", 45),
     *exporter_incidents("statuspage_up"),
 )
 
