@@ -17,9 +17,13 @@ deps:
 run: deps
 	$(VENV)/bin/stack-exporter $(ARGS)
 
+JSONNET_FILES = $(shell find rules dashboards -name '*.jsonnet' -o -name '*.libsonnet')
+
 lint: deps
-	$(VENV)/bin/ruff check exporter tests bench scripts
-	$(VENV)/bin/ruff format --check exporter tests bench scripts
+	$(VENV)/bin/ruff check exporter tests bench scripts peers
+	$(VENV)/bin/ruff format --check exporter tests bench scripts peers
+	@bad=""; for f in $(JSONNET_FILES); do jsonnetfmt --test "$$f" || bad="$$bad $$f"; done; \
+	if [ -n "$$bad" ]; then echo "jsonnet not formatted: run jsonnetfmt -i$$bad" >&2; exit 1; fi
 
 typecheck: deps
 	$(VENV)/bin/mypy
@@ -28,14 +32,15 @@ pytest: deps
 	$(PY) -m pytest -q -p no:cacheprovider $(ARGS)
 
 generate: deps
-	$(PY) scripts/generate-rules.py
-	$(PY) scripts/generate-dashboards.py
+	$(PY) -m scripts.generate_rules
+	$(PY) -m scripts.generate_dashboards
 
-# Regenerate, then fail if anything generated differs from what is committed
-# (changed, deleted or new files alike).
+# Regenerate, then fail if anything generated differs from what is staged (changed,
+# deleted or new files alike).  In a fresh clone the index is the commit; under
+# pre-commit it is what is about to be committed.
 GENERATED := rules/generated dashboards/generated
 check-generated: generate
-	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
+	@if ! git diff --quiet -- $(GENERATED) || [ -n "$$(git ls-files --others --exclude-standard -- $(GENERATED))" ]; then \
 		git status --short -- $(GENERATED); git diff --stat -- $(GENERATED); \
 		echo "generated files are stale: run 'make generate' and commit them" >&2; exit 1; fi
 
@@ -46,7 +51,7 @@ bench: deps
 
 # The whole pipeline against the local Redis and PostgreSQL; Ctrl-C stops it (scripts/demo.py).
 demo: deps
-	$(PY) scripts/demo.py
+	$(PY) -m scripts.demo
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

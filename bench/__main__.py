@@ -17,6 +17,7 @@ from types import FrameType
 
 import bench
 from bench.harness import BenchError, RunOptions, Scenario, log, render, run, write_json
+from peers.process import ProcessError
 
 SUFFIX = "_bench"
 
@@ -96,7 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in names:
         try:
             doc = run(load(name), opts)
-        except BenchError as err:
+        # A process that died or never finished is a problem to fix, not a bug: no traceback.
+        except (BenchError, ProcessError, TimeoutError) as err:
             log(f"{name}: FAILED: {err}")
             status = 2
             continue

@@ -36,16 +36,16 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
+
+from peers.process import LOOPBACK, STACK_EXPORTER, Process, free_port, temp_dir, wait_until
 
 # What Prometheus 2.42 sends on every scrape. The Accept header lets an exporter answer in
 # OpenMetrics; we record which format each side chose, since it changes the body size.
@@ -61,9 +61,7 @@ SCRAPE_HEADERS: Mapping[str, str] = {
 }
 # Same as the scrape timeout we announce: a scrape slower than this would fail in Prometheus.
 SCRAPE_TIMEOUT_S = 10.0
-LOOPBACK = "127.0.0.1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-_PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -88,15 +86,12 @@ class ExporterSpec:
     env: Mapping[str, str] | None = None  # added to the harness's environment
 
 
-STACK_EXPORTER = str(Path(sys.prefix) / "bin" / "stack-exporter")
-
-
 def stack_exporter_spec(config: Path, port: int) -> ExporterSpec:
     """Our exporter, as every scenario starts it: its config file, quiet logs."""
     return ExporterSpec(
         name="stack-exporter",
         argv=[
-            STACK_EXPORTER,
+            str(STACK_EXPORTER),
             "--config.file",
             str(config),
             "--web.listen-address",
@@ -107,7 +102,7 @@ def stack_exporter_spec(config: Path, port: int) -> ExporterSpec:
         port=port,
         install_hint="install the project into the venv first: .venv/bin/pip install -e . "
         "(or measure the reference alone with --reference-only)",
-        version_argv=[STACK_EXPORTER, "--version"],
+        version_argv=[str(STACK_EXPORTER), "--version"],
     )
 
 
@@ -156,54 +151,6 @@ def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def _die_with_parent() -> None:
-    # If the harness is SIGKILLed, the kernel kills its direct children too, so nothing it
-    # started outlives it even when the cleanup code never runs.
-    _libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
-
-
-@dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def check_alive(self) -> None:
-        rc = self.popen.poll()
-        if rc is not None:
-            raise BenchError(
-                f"{self.name} exited with status {rc}; the last lines of its output "
-                f"(--keep-workdir keeps {self.log_path.name}):\n{self.log_tail()}"
-            )
-
-    def stop(self, grace_s: float = 5.0) -> None:
-        """SIGTERM the process group (its children too), SIGKILL after the grace period."""
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                log(f"{self.name} ignored SIGTERM for {grace_s:.0f}s, killing it")
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(timeout=grace_s)
-        # Stragglers in its group (a child that ignored SIGTERM) go too.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.popen.pid, signal.SIGKILL)
-
-
 class BenchEnv:
     """One scenario run: a private temp dir, free ports, and every process it started.
 
@@ -215,11 +162,9 @@ class BenchEnv:
         self.scenario = scenario
         self.options = dict(options)
         self.keep_workdir = keep_workdir
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"stack-bench-{scenario}-"))
         # Traversable by a backend that runs as another user (postgres refuses root).
-        self.workdir.chmod(0o711)
-        self._procs: list[Proc] = []
-        self._ports: set[int] = set()
+        self.workdir = temp_dir(f"stack-bench-{scenario}-")
+        self._procs: list[Process] = []
 
     def __enter__(self) -> Self:
         return self
@@ -240,27 +185,21 @@ class BenchEnv:
                 try:
                     proc.stop()
                 except (OSError, subprocess.SubprocessError) as err:  # stop the rest
-                    log(f"could not stop {proc.name} (pid {proc.pid}): {err}")
+                    log(f"could not stop {proc!r}: {err}")
             if self.keep_workdir:
                 log(f"kept {self.workdir}")
             else:
                 shutil.rmtree(self.workdir, ignore_errors=True)
 
     @property
-    def procs(self) -> tuple[Proc, ...]:
+    def procs(self) -> tuple[Process, ...]:
         """The processes started so far, oldest first."""
         return tuple(self._procs)
 
-    def free_port(self) -> int:
+    @staticmethod
+    def free_port() -> int:
         """A loopback port free right now and not handed out before in this run."""
-        for _ in range(50):
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                sock.bind((LOOPBACK, 0))
-                port = int(sock.getsockname()[1])
-            if port not in self._ports:
-                self._ports.add(port)
-                return port
-        raise BenchError("no free loopback port found")
+        return free_port()
 
     def subdir(self, name: str, owner: str | None = None) -> Path:
         """A directory in the workdir, optionally owned by another user (e.g. postgres)."""
@@ -278,26 +217,15 @@ class BenchEnv:
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         user: str | None = None,
-    ) -> Proc:
-        """Start a process in its own process group, output to ``<workdir>/<name>.log``."""
-        log_path = self.workdir / f"{name}.log"
+    ) -> Process:
+        """Start a process in its own process group, output to ``<workdir>/<name>.log``.
+
+        Its own session means a terminal's Ctrl-C reaches only the harness, which then
+        stops everything in order; the process also dies if the harness is SIGKILLed.
+        """
         full_env = {**os.environ, **(env or {})}
-        with log_path.open("wb") as out:
-            popen = subprocess.Popen(
-                list(argv),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=cwd or self.workdir,
-                env=full_env,
-                # Own session: a terminal's Ctrl-C reaches only the harness, which then
-                # stops everything in order; stop() can signal the whole group.
-                start_new_session=True,
-                user=user,
-                # The harness is single-threaded, so preexec_fn is safe here.
-                preexec_fn=_die_with_parent,
-            )
-        proc = Proc(name=name, popen=popen, log_path=log_path)
+        proc = Process(argv, self.workdir / f"{name}.log", cwd=cwd or self.workdir, env=full_env, user=user)
+        proc.start()
         self._procs.append(proc)
         return proc
 
@@ -315,23 +243,24 @@ class BenchEnv:
         *,
         timeout: float = 30.0,
         interval: float = 0.05,
-        alive: Sequence[Proc] = (),
+        alive: Sequence[Process] = (),
         errors: tuple[type[Exception], ...] = (OSError, http.client.HTTPException),
     ) -> None:
-        """Poll ``check`` until true, bounded by ``timeout``; ``errors`` mean not yet."""
-        deadline = time.monotonic() + timeout
-        last_err: BaseException | None = None
-        while time.monotonic() < deadline:
+        """Poll ``check`` until true, bounded by ``timeout``; ``errors`` mean not yet.
+
+        A process in ``alive`` that exits fails the wait at once, with its log tail.
+        """
+
+        def ready() -> bool:
             for proc in alive:
-                proc.check_alive()
-            try:
-                if check():
-                    return
-            except errors as err:
-                last_err = err
-            time.sleep(interval)
-        detail = f" (last error: {last_err})" if last_err else ""
-        raise BenchError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
+                proc.check_running()
+            return check()
+
+        try:
+            wait_until(ready, timeout, interval, message=what, ignore=errors)
+        except TimeoutError as err:
+            detail = f" (last error: {err.__cause__})" if err.__cause__ else ""
+            raise BenchError(f"timed out after {timeout:.0f}s waiting for {what}{detail}") from None
 
 
 @contextlib.contextmanager
@@ -525,7 +454,7 @@ class Side:
 
     role: str  # "ours" | "theirs"
     spec: ExporterSpec
-    proc: Proc | None = None
+    proc: Process | None = None
     version: str = ""
     latencies_s: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -541,7 +470,7 @@ class Side:
         try:
             res = scrape(self.spec.port, self.spec.metrics_path)
         except (OSError, http.client.HTTPException) as err:
-            self.proc.check_alive()
+            self.proc.check_running()
             if record:
                 self.errors.append(f"{type(err).__name__}: {err}")
             return
@@ -634,6 +563,12 @@ def settle(pids: Sequence[int], *, window_s: float = 0.5, quiet_ticks: int = 2, 
     return None
 
 
+def _pid(proc: Process | None) -> int:
+    assert proc is not None, "measured before it was started"
+    assert proc.pid is not None, "measured before it was started"
+    return proc.pid
+
+
 def run(scenario: Scenario, opts: RunOptions) -> dict[str, Any]:
     """Run one scenario end to end; returns the result document (also written as JSON)."""
     started = dt.datetime.now(dt.UTC)
@@ -650,7 +585,7 @@ def run(scenario: Scenario, opts: RunOptions) -> dict[str, Any]:
 
         t0 = time.monotonic()
         facts = dict(plan.start_backend())
-        backend = [p.pid for p in env.procs]
+        backend = [_pid(p) for p in env.procs]
         log(f"{scenario.name}: backend ready in {time.monotonic() - t0:.1f}s: {facts}")
 
         for side in sides:
@@ -674,11 +609,10 @@ def run(scenario: Scenario, opts: RunOptions) -> dict[str, Any]:
 
         # Exporters may do start-up work in the background after their first scrapes
         # (ours runs its first key-pattern SCAN then); measure only once all is quiet.
-        settle_s = settle([*backend, *(s.proc.pid for s in sides if s.proc)])
+        settle_s = settle([*backend, *(_pid(s.proc) for s in sides)])
         loadavg_before = os.getloadavg()
         for side in sides:
-            assert side.proc is not None
-            side.ticks_before = cpu_ticks(side.proc.pid)
+            side.ticks_before = cpu_ticks(_pid(side.proc))
         log(f"{scenario.name}: {opts.scrapes} scrapes each, alternating")
         deadline = time.monotonic() + opts.max_seconds
         wall0 = time.monotonic()
@@ -692,9 +626,9 @@ def run(scenario: Scenario, opts: RunOptions) -> dict[str, Any]:
         wall = time.monotonic() - wall0
         for side in sides:
             assert side.proc is not None
-            side.ticks_after = cpu_ticks(side.proc.pid)
-            side.rss_kib, side.hwm_kib = memory_kib(side.proc.pid)
-            side.proc.check_alive()
+            side.ticks_after = cpu_ticks(_pid(side.proc))
+            side.rss_kib, side.hwm_kib = memory_kib(_pid(side.proc))
+            side.proc.check_running()
         log(f"{scenario.name}: measured loop took {wall:.1f}s")
 
     doc: dict[str, Any] = {

@@ -54,7 +54,7 @@ def plan(env: BenchEnv) -> Plan:
             [str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync"],
             user="postgres",
         )
-        if init.popen.wait(60) != 0:
+        if init.wait(60) != 0:
             raise BenchError(f"initdb failed:\n{init.log_tail()}")
         proc = env.spawn(
             "postgres",
@@ -79,7 +79,7 @@ def plan(env: BenchEnv) -> Plan:
         t0 = time.monotonic()
         pgb = [str(PG_BIN / "pgbench"), "-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres"]
         load = env.spawn("pgbench-init", [*pgb, "-i", "-q", "-s", str(scale), "bench"])
-        if load.popen.wait(600) != 0:
+        if load.wait(600) != 0:
             raise BenchError(f"pgbench -i failed:\n{load.log_tail()}")
         with psycopg.connect(host="127.0.0.1", port=pg_port, user="postgres", dbname="bench", autocommit=True) as c:
             c.execute("CREATE EXTENSION pg_stat_statements")
@@ -89,7 +89,7 @@ def plan(env: BenchEnv) -> Plan:
                 c.execute(f"CREATE INDEX ON extra_{i} (created_at)")
             c.execute("ANALYZE")
         run = env.spawn("pgbench-run", [*pgb, "-c", "4", "-T", "5", "-n", "bench"])
-        if run.popen.wait(60) != 0:
+        if run.wait(60) != 0:
             raise BenchError(f"pgbench run failed:\n{run.log_tail()}")
         load_s = time.monotonic() - t0
         with psycopg.connect(host="127.0.0.1", port=pg_port, user="postgres", dbname="bench") as c:

@@ -1,11 +1,22 @@
-// Every dashboard, keyed by file name, the way monitoring mixins expose them
-// (grafanaDashboards), built from the rule pack's settings.  To change thresholds or
-// uids for both alerts and dashboards, override the config once:
-//   (import 'rules/mixin.libsonnet') + (import 'dashboards/dashboards.libsonnet') + { _config+:: { redis+: { memoryRatio: 0.8 } } }
-// The one-line entry points (<view>.jsonnet) render each with the defaults.
+// The one list of dashboards.  rules/mixin.libsonnet mixes this in, so its
+// grafanaDashboards holds every view, keyed by file name, built from the same _config
+// as the alerts: override it once for both, e.g.
+//   (import 'rules/mixin.libsonnet') + { _config+:: { redis+: { memoryRatio: 0.8 } } }
+// Each view is a function of that _config; scripts/generate_dashboards.py writes them
+// to generated/<view>.json.
+local views = {
+  overview: import 'overview.libsonnet',
+  redis: import 'redis.libsonnet',
+  postgres: import 'postgres.libsonnet',
+  billing: import 'billing.libsonnet',
+  email: import 'email.libsonnet',
+  hosts: import 'hosts.libsonnet',
+  exporter: import 'exporter.libsonnet',
+};
+
 {
   grafanaDashboards+:: {
-    [view + '.json']: (import 'views.libsonnet')[view]($._config)
-    for view in std.objectFields(import 'views.libsonnet')
+    [view + '.json']: views[view]($._config)
+    for view in std.objectFields(views)
   },
 }

@@ -1,4 +1,4 @@
-"""The few bytes of ASN.1 DER we read: DKIM public keys (dns_auth) and certificates (http_probe).
+"""The few bytes of ASN.1 DER we read: DKIM public keys (email_domains) and certificates (http_probes).
 
 Python's stdlib parses neither without the ``cryptography`` package, and we need
 only lengths and one date, so a TLV reader is enough.

@@ -112,8 +112,9 @@ def _format(value: float) -> str:
     if value.__class__ is not float:
         value = float(value)
     text = repr(value)
-    # Go switches to exponent notation above 1e21 only for positive numbers with
-    # more than 6 digits before the dot; inf and nan need Go's spelling too
+    # repr is already right except where prometheus-client follows Go: positive numbers
+    # with more than 6 digits before the dot (1e6 and up) take exponent form, and inf
+    # and nan take Go's spelling; those few go through the library's own function
     if text[-1] in "0123456789" and not (value > 0 and text.find(".") > 6):
         return text
     return str(floatToGoString(value))  # type: ignore[no-untyped-call]

@@ -14,26 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import platform
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import ProcessCollector
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 
-from exporter import __version__
-from exporter.collectors import load_source
+from exporter.collectors import SOURCES
 from exporter.collectors.base import COLLECT_DEADLINE, CollectError, Collector, Context
 from exporter.config import Config, TargetConfig
 from exporter.redact import Redactor
+from exporter.selfmetrics import TargetOutcome, collector_families, process_families
 
 log = logging.getLogger("exporter.scrape")
-
-# process_* (CPU, RSS, open fds, start time) for the exporter dashboard; not registered
-# in the global registry, collected explicitly with the self metrics
-_PROCESS = ProcessCollector(registry=None)
 
 # Prometheus sends its scrape timeout; we stop this much earlier so the
 # response (formatting, gzip, network) still arrives before Prometheus gives up.
@@ -185,8 +179,8 @@ class Engine:
             if old is not None and old.config == target:
                 runners[key] = old
                 continue
-            collector_cls = load_source(kind)
-            runners[key] = TargetRunner(kind, target, collector_cls(target, self.context), self.redactor)
+            collector = SOURCES[kind].collector()(target, self.context.for_source(kind))
+            runners[key] = TargetRunner(kind, target, collector, self.redactor)
         retired = [r for k, r in previous.items() if runners.get(k) is not r]
         self.runners = runners
         self.config = config
@@ -249,75 +243,22 @@ class Engine:
     ) -> list[tuple[str | None, Sequence[Metric]]]:
         """(target, families) per target, then the self metrics (target None)."""
         out: list[tuple[str | None, Sequence[Metric]]] = [(r.name, res.families) for r, res in results]
-        out.append((None, self._collector_families(results)))
+        outcomes = [
+            TargetOutcome(
+                collector=r.kind,
+                target=r.name,
+                success=res.success,
+                duration=res.duration,
+                data_from=res.data_from or res.finished_at,
+                last_success_at=r.last_success_at,
+                failures_total=r.failures_total,
+            )
+            for r, res in results
+        ]
+        out.append((None, collector_families(outcomes)))
         if self_metrics:
-            out.append((None, self._process_families()))
+            counts: dict[str, int] = {}
+            for kind, _ in self.runners:
+                counts[kind] = counts.get(kind, 0) + 1
+            out.append((None, process_families(self.last_reload_successful, self.last_reload_success_at, counts)))
         return out
-
-    def _collector_families(self, results: Sequence[tuple[TargetRunner, Result]]) -> list[Metric]:
-        labels = ["collector", "target"]
-        success = GaugeMetricFamily(
-            "stack_exporter_collector_success",
-            "1 if the target's last collection succeeded, 0 if it failed or missed its deadline.",
-            labels=labels,
-        )
-        duration = GaugeMetricFamily(
-            "stack_exporter_collector_duration_seconds",
-            "Seconds the target's last collection took.",
-            labels=labels,
-        )
-        last_ok = GaugeMetricFamily(
-            "stack_exporter_collector_last_success_timestamp_seconds",
-            "Unix time of the target's last successful collection.",
-            labels=labels,
-        )
-        age = GaugeMetricFamily(
-            "stack_exporter_collector_cache_age_seconds",
-            "Age of the data served for the target: 0 when collected for this scrape, larger for"
-            " sources with a minimum refresh interval or serving their last good result while rate-limited.",
-            labels=labels,
-        )
-        failures = CounterMetricFamily(
-            "stack_exporter_collector_failures",
-            "Collections of the target that failed or missed their deadline since the exporter started.",
-            labels=labels,
-        )
-        now = time.time()
-        for runner, res in results:
-            lv = [runner.kind, runner.name]
-            success.add_metric(lv, 1.0 if res.success else 0.0)
-            duration.add_metric(lv, res.duration)
-            age.add_metric(lv, max(0.0, now - (res.data_from or res.finished_at)))
-            if runner.last_success_at is not None:
-                last_ok.add_metric(lv, runner.last_success_at)
-            failures.add_metric(lv, float(runner.failures_total))
-        return [success, duration, last_ok, age, failures]
-
-    def _process_families(self) -> list[Metric]:
-        build = GaugeMetricFamily(
-            "stack_exporter_build_info",
-            "Always 1; labels carry the exporter's version and Python version.",
-            labels=["version", "python_version"],
-        )
-        build.add_metric([__version__, platform.python_version()], 1.0)
-        reload_ok = GaugeMetricFamily(
-            "stack_exporter_config_last_reload_successful",
-            "1 if the last configuration reload succeeded; after a failed one the previous config keeps serving.",
-            value=1.0 if self.last_reload_successful else 0.0,
-        )
-        reload_at = GaugeMetricFamily(
-            "stack_exporter_config_last_reload_success_timestamp_seconds",
-            "Unix time of the last successful configuration load.",
-            value=self.last_reload_success_at,
-        )
-        targets = GaugeMetricFamily(
-            "stack_exporter_targets",
-            "Configured targets per collector.",
-            labels=["collector"],
-        )
-        counts: dict[str, int] = {}
-        for kind, _ in self.runners:
-            counts[kind] = counts.get(kind, 0) + 1
-        for kind, count in sorted(counts.items()):
-            targets.add_metric([kind], float(count))
-        return [build, reload_ok, reload_at, targets, *_PROCESS.collect()]

@@ -33,9 +33,8 @@ from pathlib import Path
 from typing import Literal
 
 import bcrypt
-import yaml
 
-from exporter.config import ConfigError, _Converter, _StrictLoader
+from exporter.schema import ConfigError, Converter, load_yaml
 
 ClientAuth = Literal[
     "NoClientCert",
@@ -176,13 +175,8 @@ def load_web_config(path: str) -> WebSettings:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, [f"cannot read web config file: {getattr(exc, 'strerror', None) or exc}"]) from None
-    try:
-        raw = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(path, [f"{where}invalid YAML: {getattr(exc, 'problem', None) or exc}"]) from None
-    conv = _Converter(file.parent.resolve())
+    raw = load_yaml(text, path)
+    conv = Converter(file.parent.resolve())
     config = conv.convert(WebConfig, raw or {}, "")
     if conv.problems or config is None:
         raise ConfigError(path, conv.problems)

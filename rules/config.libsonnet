@@ -10,7 +10,7 @@
     runbookUrlBase: 'https://github.com/stack-exporter/stack-exporter/blob/main/docs/runbooks.md',
     // Your Grafana; dashboard_url is `<grafanaUrl>/d/<uid>`.
     grafanaUrl: 'https://grafana.example.com',
-    // Stable uids of the dashboards in dashboards/ (issue 7).  Change only if you
+    // Stable uids of the dashboards in dashboards/, which alerts link to.  Change only if you
     // re-import the dashboards under other uids.
     dashboardUids: {
       overview: 'stack-overview',

@@ -1,16 +1,22 @@
-// The stack-exporter rule pack.  This file only puts the parts together: settings live
-// in config.libsonnet, rules in alerts/ and recording/, helpers in lib/.
+// The stack-exporter mixin: alerts, recording rules and dashboards from one import, as
+// monitoring mixins expose them (prometheusAlerts, prometheusRules, grafanaDashboards).
+// This file only puts the parts together: settings live in config.libsonnet, rules in
+// alerts/ and recording/ (one file per source, named by its config key), helpers in lib/,
+// the dashboards in ../dashboards/.
 local links = import 'lib/links.libsonnet';
 
 (import 'config.libsonnet')
 + (import 'alerts/app.libsonnet')
-+ (import 'alerts/probe.libsonnet')
++ (import 'alerts/http_probes.libsonnet')
 + (import 'alerts/node.libsonnet')
 + (import 'alerts/postgres.libsonnet')
++ (import 'alerts/pgbouncer.libsonnet')
 + (import 'alerts/redis.libsonnet')
 + (import 'alerts/lago.libsonnet')
 + (import 'alerts/directus.libsonnet')
 + (import 'alerts/email.libsonnet')
++ (import 'alerts/statuspages.libsonnet')
++ (import 'alerts/email_domains.libsonnet')
 + (import 'alerts/exporter.libsonnet')
 + (import 'recording/rulepack.libsonnet')
 + (import 'recording/app.libsonnet')
@@ -18,6 +24,7 @@ local links = import 'lib/links.libsonnet';
 + (import 'recording/postgres.libsonnet')
 + (import 'recording/compat.libsonnet')
 + (import 'recording/email.libsonnet')
++ (import '../dashboards/dashboards.libsonnet')
 + {
   // Applied last, so it sees every alert of every file above.
   prometheusAlerts+:: { groups: links.addLinks($._config, super.groups) },

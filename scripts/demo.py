@@ -8,8 +8,9 @@ receivers all point at a webhook receiver in this process, which prints every
 notification.  Everything binds to 127.0.0.1, on the usual ports when they are free.
 Ctrl-C stops all of it and removes the temporary data.
 
-The processes and the receiver are the ones the end-to-end test uses
-(tests/servers/alerting.py), so the demo cannot drift from what is tested.
+The processes and the receiver are the ones the end-to-end test uses (peers/alerting.py),
+so the demo cannot drift from what is tested.  Run it from the repository root as a module,
+``python -m scripts.demo``, so ``peers`` is importable.
 """
 
 from __future__ import annotations
@@ -23,12 +24,9 @@ import time
 from pathlib import Path
 from types import FrameType
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import yaml
 
-import yaml  # noqa: E402
-
-from tests.servers.alerting import (  # noqa: E402
+from peers.alerting import (
     ALERTMANAGER_CONFIG,
     RULES_GENERATED,
     Alertmanager,
@@ -40,7 +38,9 @@ from tests.servers.alerting import (  # noqa: E402
     answers,
     sink_config,
 )
-from tests.servers.common import LOOPBACK, ProcessError, free_port  # noqa: E402
+from peers.process import LOOPBACK, ProcessError, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def port(preferred: int) -> int:

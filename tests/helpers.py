@@ -1,14 +1,18 @@
-"""Helpers every collector's tests use: build the real app, scrape it, read values."""
+"""Helpers every collector's tests use: write a config, build the real app, scrape it, read values."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import yaml
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
@@ -17,19 +21,70 @@ from exporter.config import Config, parse_config
 from exporter.scrape import Engine
 from exporter.server import make_app, make_reloader
 
+ROOT = Path(__file__).resolve().parent.parent
 
-def config_from(text: str, base_dir: Path | None = None) -> Config:
-    return parse_config(textwrap.dedent(text), "<test>", base_dir=base_dir)
+# A config as Python data (what the YAML file would hold), or raw YAML text for the
+# few tests whose point is the text itself: malformed YAML, duplicate keys, ${ENV}.
+ConfigSource = Mapping[str, Any] | str
+
+
+def config_text(config: ConfigSource) -> str:
+    """The YAML for ``config``; raw text is only dedented."""
+    if isinstance(config, str):
+        return textwrap.dedent(config)
+    # safe_dump quotes whatever YAML would otherwise read back as another type or
+    # another string, so a URL, a secret or "0s" arrives as written
+    return yaml.safe_dump(dict(config), sort_keys=False)
+
+
+def write_config(directory: Path, config: ConfigSource, name: str = "config.yml") -> Path:
+    """Write ``config`` to ``directory/name`` and return the file's path."""
+    path = directory / name
+    path.write_text(config_text(config), encoding="utf-8")
+    return path
+
+
+def check_config(
+    path: Path,
+    *args: str,
+    cwd: Path = ROOT,
+    env: Mapping[str, str] | None = None,
+    hide_modules: tuple[str, ...] = (),
+) -> subprocess.CompletedProcess[str]:
+    """``python -m exporter --config.file PATH --check-config ARGS`` in a child process.
+
+    ``hide_modules`` makes those imports fail in the child, as if the optional
+    dependency were not installed.
+    """
+    argv = ["--config.file", str(path), "--check-config", *args]
+    if hide_modules:
+        code = (
+            "import runpy, sys\n"
+            f"for name in {list(hide_modules)!r}:\n"
+            "    sys.modules[name] = None\n"
+            f"sys.argv = ['exporter', *{argv!r}]\n"
+            "runpy.run_module('exporter', run_name='__main__', alter_sys=True)\n"
+        )
+        command = [sys.executable, "-c", code]
+    else:
+        command = [sys.executable, "-m", "exporter", *argv]
+    base = dict(os.environ if env is None else env)
+    # the tree under test, whichever directory the child starts in
+    base["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), base.get("PYTHONPATH", "")) if p)
+    return subprocess.run(command, cwd=cwd, env=base, capture_output=True, text=True, timeout=60, check=False)
+
+
+def config_from(config: ConfigSource, base_dir: Path | None = None) -> Config:
+    return parse_config(config_text(config), "<test>", base_dir=base_dir)
 
 
 @asynccontextmanager
-async def exporter(config_text: str, *, base_dir: Path | None = None) -> AsyncIterator[TestClient]:
+async def exporter(config: ConfigSource, *, base_dir: Path | None = None) -> AsyncIterator[TestClient]:
     """The real aiohttp app on a loopback port, with the given config."""
-    config = config_from(config_text, base_dir)
-    engine = Engine(config)
+    engine = Engine(config_from(config, base_dir))
 
     def load() -> Config:
-        return config_from(config_text, base_dir)
+        return config_from(config, base_dir)
 
     app = make_app(engine, make_reloader(engine, load))
     client = TestClient(TestServer(app, host="127.0.0.1"))
@@ -75,7 +130,7 @@ def promtool_check(text: str) -> str:
 
 # --------------------------------------------------------------------------- metrics reference
 
-REFERENCE_DIR = Path(__file__).resolve().parent.parent / "docs" / "metrics"
+REFERENCE_DIR = ROOT / "docs" / "metrics"
 _IMPLICIT_LABELS = {"target", "quantile", "le"}
 
 

@@ -3,34 +3,14 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from exporter.config import Config, ConfigError, Duration, Secret, default_config, load_config, parse_config
-
-EXPORTER = [sys.executable, "-m", "exporter"]
-
-
-def check_config(path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_PW_FOR_TEST"}
-    return subprocess.run(
-        [*EXPORTER, "--config.file", str(path), "--check-config", *extra],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=env,
-        check=False,
-    )
-
-
-def write(tmp_path: Path, text: str, name: str = "config.yml") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text))
-    return path
+from tests.helpers import check_config, write_config
 
 
 def test_valid_config_parses_into_typed_objects(tmp_path: Path) -> None:
@@ -152,7 +132,8 @@ def test_a_bare_number_from_the_environment_is_rejected_like_a_literal() -> None
 
 def test_every_problem_is_reported_at_once_with_key_paths(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-password-file"
-    path = write(
+    # raw text: ${...} is the exporter's to expand, and it must find the variable unset
+    path = write_config(
         tmp_path,
         f"""
         global:
@@ -171,7 +152,7 @@ def test_every_problem_is_reported_at_once_with_key_paths(tmp_path: Path) -> Non
         mysql: []
         """,
     )
-    proc = check_config(path)
+    proc = check_config(path, env={k: v for k, v in os.environ.items() if k != "REDIS_PW_FOR_TEST"})
     assert proc.returncode == 1
     out = proc.stderr
     expected = [
@@ -191,21 +172,15 @@ def test_every_problem_is_reported_at_once_with_key_paths(tmp_path: Path) -> Non
 
 
 def test_duplicate_target_names_are_rejected(tmp_path: Path) -> None:
-    path = write(
-        tmp_path,
-        """
-        redis:
-          - {name: cache, url: "redis://127.0.0.1:6379/0"}
-          - {name: cache, url: "redis://127.0.0.1:6380/0"}
-        """,
-    )
+    redis = [{"name": "cache", "url": "redis://127.0.0.1:6379/0"}, {"name": "cache", "url": "redis://127.0.0.1:6380/0"}]
+    path = write_config(tmp_path, {"redis": redis})
     proc = check_config(path)
     assert proc.returncode == 1
     assert "redis[1].name: duplicate target name 'cache' (also redis[0])" in proc.stderr
 
 
 def test_malformed_yaml_names_line_and_column(tmp_path: Path) -> None:
-    path = write(tmp_path, "redis:\n  - name: a\n   url: [unclosed\n")
+    path = write_config(tmp_path, "redis:\n  - name: a\n   url: [unclosed\n")
     proc = check_config(path)
     assert proc.returncode == 1
     assert "line 3, column" in proc.stderr
@@ -214,7 +189,7 @@ def test_malformed_yaml_names_line_and_column(tmp_path: Path) -> None:
 
 
 def test_duplicate_yaml_keys_are_rejected(tmp_path: Path) -> None:
-    path = write(tmp_path, "redis:\n  - name: a\n    url: redis://h/0\n    url: redis://h/1\n")
+    path = write_config(tmp_path, "redis:\n  - name: a\n    url: redis://h/0\n    url: redis://h/1\n")
     proc = check_config(path)
     assert proc.returncode == 1
     assert "duplicate key 'url'" in proc.stderr
@@ -224,10 +199,9 @@ def test_unreadable_password_file(tmp_path: Path) -> None:
     secret = tmp_path / "pw"
     secret.write_text("x")
     secret.chmod(0)
-    path = write(tmp_path, f"redis:\n  - name: a\n    url: redis://h/0\n    password_file: {secret}\n")
-    if os.geteuid() == 0:
-        # root reads any file; a directory is unreadable as a file for everyone
-        path = write(tmp_path, f"redis:\n  - name: a\n    url: redis://h/0\n    password_file: {tmp_path}\n")
+    # root reads any file; a directory is unreadable as a file for everyone
+    unreadable = tmp_path if os.geteuid() == 0 else secret
+    path = write_config(tmp_path, {"redis": [{"name": "a", "url": "redis://h/0", "password_file": str(unreadable)}]})
     proc = check_config(path)
     assert proc.returncode == 1
     assert "redis[0].password_file: cannot read" in proc.stderr
@@ -267,7 +241,7 @@ def test_secrets_do_not_appear_in_config_errors() -> None:
 
 
 def test_check_config_exit_zero_when_valid(tmp_path: Path) -> None:
-    path = write(tmp_path, "redis:\n  - name: a\n    url: redis://127.0.0.1:6379/0\n")
+    path = write_config(tmp_path, {"redis": [{"name": "a", "url": "redis://127.0.0.1:6379/0"}]})
     proc = check_config(path)
     assert proc.returncode == 0, proc.stderr
     assert "OK (1 target)" in proc.stdout
@@ -284,13 +258,14 @@ def test_default_config_scrapes_local_redis_and_postgres() -> None:
     urls = {
         kind: [getattr(t, "url", None) or getattr(t, "dsn", None) for t in ts] for kind, ts in config.sources.items()
     }
-    assert urls["redis"] == ["redis://127.0.0.1:6379/0"]
-    if "postgres" in urls:
-        assert urls["postgres"] == ["postgresql://postgres@127.0.0.1:5432/postgres"]
+    assert urls == {
+        "redis": ["redis://127.0.0.1:6379/0"],
+        "postgres": ["postgresql://postgres@127.0.0.1:5432/postgres"],
+    }
 
 
 def test_disabled_collector_drops_its_section(tmp_path: Path) -> None:
-    path = write(tmp_path, "redis:\n  - name: a\n    url: redis://127.0.0.1:6379/0\n")
+    path = write_config(tmp_path, {"redis": [{"name": "a", "url": "redis://127.0.0.1:6379/0"}]})
     proc = check_config(path, "--no-collector.redis")
     assert proc.returncode == 0
     assert "OK (0 targets)" in proc.stdout
@@ -301,18 +276,12 @@ def test_disabled_collector_drops_its_section(tmp_path: Path) -> None:
 
 def test_unreadable_redis_tls_files_are_config_errors_naming_the_key(tmp_path: Path) -> None:
     (tmp_path / "ca.pem").write_text("not checked for content, only readability")
-    path = write(
-        tmp_path,
-        """
-        redis:
-          - name: a
-            url: rediss://127.0.0.1:6380/0
-            tls: {ca_file: ca.pem, cert_file: missing-cert.pem, key_file: /nonexistent/dir/client.key}
-          - name: b
-            url: rediss://127.0.0.1:6380/0
-            tls: {ca_file: certs}
-        """,
-    )
+    tls = {"ca_file": "ca.pem", "cert_file": "missing-cert.pem", "key_file": "/nonexistent/dir/client.key"}
+    redis = [
+        {"name": "a", "url": "rediss://127.0.0.1:6380/0", "tls": tls},
+        {"name": "b", "url": "rediss://127.0.0.1:6380/0", "tls": {"ca_file": "certs"}},
+    ]
+    path = write_config(tmp_path, {"redis": redis})
     (tmp_path / "certs").mkdir()
     proc = check_config(path)
     assert proc.returncode == 1
@@ -326,17 +295,17 @@ def test_unreadable_redis_tls_files_are_config_errors_naming_the_key(tmp_path: P
 
 
 def test_every_file_path_field_is_checked_the_same_way(tmp_path: Path) -> None:
-    path = write(
-        tmp_path,
-        """
-        http_probes:
-          - {name: web, url: "https://example.com/", tls: {ca_file: nope.pem}}
-        postgres:
-          - name: main
-            dsn: postgresql://u@127.0.0.1/db?sslmode=verify-full&sslrootcert=/nonexistent/root.crt
-            custom_queries_file: no-queries.yaml
-        """,
-    )
+    config = {
+        "http_probes": [{"name": "web", "url": "https://example.com/", "tls": {"ca_file": "nope.pem"}}],
+        "postgres": [
+            {
+                "name": "main",
+                "dsn": "postgresql://u@127.0.0.1/db?sslmode=verify-full&sslrootcert=/nonexistent/root.crt",
+                "custom_queries_file": "no-queries.yaml",
+            }
+        ],
+    }
+    path = write_config(tmp_path, config)
     proc = check_config(path)
     assert proc.returncode == 1
     err = proc.stderr
@@ -363,7 +332,8 @@ def test_relative_custom_queries_file_is_resolved_against_the_config_file(tmp_pa
     (conf_dir / "queries.yaml").write_text(
         "pg_one:\n  query: SELECT 1 AS v\n  metrics:\n    - v: {usage: GAUGE, description: One.}\n"
     )
-    path = write(conf_dir, "postgres:\n  - {name: p, dsn: 'postgresql://u@h/db', custom_queries_file: queries.yaml}\n")
+    written = {"name": "p", "dsn": "postgresql://u@h/db", "custom_queries_file": "queries.yaml"}
+    path = write_config(conf_dir, {"postgres": [written]})
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
     cwd = Path.cwd()
@@ -376,15 +346,7 @@ def test_relative_custom_queries_file_is_resolved_against_the_config_file(tmp_pa
     assert target.custom_queries_file == str(conf_dir.resolve() / "queries.yaml")  # type: ignore[attr-defined]
     assert [q.name for q in target.custom_queries] == ["pg_one"]  # type: ignore[attr-defined]
     # and --check-config, started from another directory, agrees
-    proc = subprocess.run(
-        [*EXPORTER, "--config.file", str(path), "--check-config"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=elsewhere,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
-        check=False,
-    )
+    proc = check_config(path, cwd=elsewhere)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -397,3 +359,43 @@ def test_docs_and_example_agree_on_where_a_relative_custom_queries_file_is() -> 
         for comment in comments:
             assert "working directory" not in comment, f"{doc.name}: {comment}"
             assert "config file" in comment or "this file" in comment, f"{doc.name}: {comment}"
+
+
+# Every URL-valued key of every source, with the rest of a minimal valid target.
+URL_KEYS: dict[str, tuple[str, dict[str, object]]] = {
+    "redis": ("url", {}),
+    "postgres": ("dsn", {}),
+    "pgbouncer": ("dsn", {}),
+    "lago": ("url", {"api_key": "k"}),
+    "directus": ("url", {}),
+    "statuspages": ("url", {}),
+    "sendgrid": ("url", {"api_key": "k"}),
+    "mailgun": ("url", {"api_key": "k", "domain": "mg.example.com"}),
+    "postmark": ("url", {"server_token": "k"}),
+    "resend": ("url", {"api_key": "k"}),
+    "ses": ("endpoint_url", {"region": "us-east-1"}),
+    "http_probes": ("url", {}),
+}
+
+
+@pytest.mark.parametrize("source", sorted(URL_KEYS))
+def test_every_url_is_checked_the_same_way(source: str) -> None:
+    """A URL without a host, or without a scheme, is refused by every source in the same words."""
+    from exporter.collectors import SOURCES
+
+    if source == "ses":
+        pytest.importorskip("aiobotocore")
+    key, rest = URL_KEYS[source]
+    scheme = {"redis": "redis", "postgres": "postgresql", "pgbouncer": "postgresql"}.get(source, "https")
+    targets = [
+        {"name": "nohost", key: f"{scheme}://", **rest},
+        {"name": "noscheme", key: "example.com/x", **rest},
+        {"name": "badport", key: f"{scheme}://example.com:99999/x", **rest},
+    ]
+    with pytest.raises(ConfigError) as info:
+        parse_config(yaml.safe_dump({source: targets}), env={})
+    problems = info.value.problems
+    assert any(p.startswith(f"{source}[0].{key}: missing host, e.g. ") for p in problems), problems
+    assert any(p.startswith(f"{source}[1].{key}: must be a URL such as ") for p in problems), problems
+    assert f"{source}[2].{key}: invalid URL: Port out of range 0-65535" in problems, problems
+    assert set(URL_KEYS) == {k for k in SOURCES if k != "email_domains"}, "a new source with a URL belongs here"

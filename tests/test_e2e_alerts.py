@@ -14,7 +14,9 @@
   here too.  They gossip as an HA pair with a 2 s peer timeout.
 * Each scenario prints how long it took; only generous deadlines are asserted.
 
-The scenarios share one warm pipeline and run in file order; each leaves Redis running.
+The scenarios share one warm pipeline.  Each sets up the state it needs and leaves the
+pipeline quiet (Redis running, RedisDown resolved at every receiver), so any one of them
+can run alone or in any order.
 """
 
 from __future__ import annotations
@@ -107,6 +109,35 @@ class Pipeline:
             )
             found.append(copies[0])
         return found
+
+
+def redis_down(pipeline: Pipeline) -> float:
+    """Kill Redis and wait for RedisDown to reach every critical receiver; return when it was killed."""
+    since = time.monotonic()
+    pipeline.redis.process.kill()  # type: ignore[union-attr]
+    wait_until(
+        lambda: all(pipeline.notifications(p, "RedisDown", "firing", since) for p in CRITICAL_PATHS),
+        DEADLINE,
+        interval=0.1,
+        message="RedisDown reaches the critical receivers",
+    )
+    return since
+
+
+def redis_back(pipeline: Pipeline, down_since: float) -> None:
+    """Start Redis again if it is down; if it was reported down, wait for the resolve to arrive."""
+    if not pipeline.redis.running:
+        pipeline.redis.start()
+    notified = [p for p in CRITICAL_PATHS if pipeline.notifications(p, "RedisDown", "firing", down_since)]
+    wait_until(
+        lambda: (
+            not pipeline.prometheus.firing("RedisDown")
+            and all(pipeline.notifications(p, "RedisDown", "resolved", down_since) for p in notified)
+        ),
+        DEADLINE,
+        interval=0.1,
+        message="RedisDown resolved",
+    )
 
 
 def report(scenario: str, started: float, pipeline: Pipeline | None = None, **extra: Any) -> None:
@@ -205,21 +236,28 @@ postgres:
 def test_redis_down_reaches_critical_receivers_exactly_once(pipeline: Pipeline) -> None:
     started = time.monotonic()
     pipeline.redis.process.kill()  # type: ignore[union-attr]
-    found = pipeline.wait_once(CRITICAL_PATHS, "RedisDown", "firing", started)
-    for notification in found:
-        assert notification.labels("target") == {"cache"}
-        assert notification.labels("severity") == {"critical"}
-    report("Redis killed -> RedisDown at pagerduty, slack-incidents, statuspage once each", started, pipeline,
-           sent_by=sorted({n.sender for n in found}))  # fmt: skip
-    # Escalation and SMS are for escalated criticals only.
-    assert not pipeline.sink.received(receiver="sms-emergency", alertname="RedisDown")
+    try:
+        found = pipeline.wait_once(CRITICAL_PATHS, "RedisDown", "firing", started)
+        for notification in found:
+            assert notification.labels("target") == {"cache"}
+            assert notification.labels("severity") == {"critical"}
+        report("Redis killed -> RedisDown at pagerduty, slack-incidents, statuspage once each", started, pipeline,
+               sent_by=sorted({n.sender for n in found}))  # fmt: skip
+        # Escalation and SMS are for escalated criticals only.
+        assert not pipeline.sink.received(receiver="sms-emergency", alertname="RedisDown")
+    finally:
+        redis_back(pipeline, started)
 
 
 def test_redis_restart_sends_the_resolve(pipeline: Pipeline) -> None:
+    down_since = redis_down(pipeline)
     started = time.monotonic()
     pipeline.redis.start()
-    pipeline.wait_once(CRITICAL_PATHS, "RedisDown", "resolved", started)
-    report("Redis restarted -> RedisDown resolved at the same three, once each", started, pipeline)
+    try:
+        pipeline.wait_once(CRITICAL_PATHS, "RedisDown", "resolved", started)
+        report("Redis restarted -> RedisDown resolved at the same three, once each", started, pipeline)
+    finally:
+        redis_back(pipeline, down_since)
 
 
 def _threshold(alertname: str, severity: str) -> float:
@@ -271,9 +309,18 @@ def test_killing_one_alertmanager_mid_incident_still_notifies_once(pipeline: Pip
     survivor = next(am for am in pipeline.alertmanagers if am is not first)
     pipeline.redis.process.kill()  # type: ignore[union-attr]
     first.kill()
-    assert not pipeline.prometheus.firing("RedisDown"), "RedisDown fired before the Alertmanager was killed"
-    found = pipeline.wait_once(CRITICAL_PATHS, "RedisDown", "firing", started)
-    assert {n.sender for n in found} == {survivor.url}
-    report("one Alertmanager killed mid-incident -> RedisDown still once each", started, pipeline,
-           killed=first.url, sent_by=sorted({n.sender for n in found}))  # fmt: skip
-    pipeline.redis.start()
+    try:
+        assert not pipeline.prometheus.firing("RedisDown"), "RedisDown fired before the Alertmanager was killed"
+        found = pipeline.wait_once(CRITICAL_PATHS, "RedisDown", "firing", started)
+        assert {n.sender for n in found} == {survivor.url}
+        report("one Alertmanager killed mid-incident -> RedisDown still once each", started, pipeline,
+               killed=first.url, sent_by=sorted({n.sender for n in found}))  # fmt: skip
+    finally:
+        redis_back(pipeline, started)
+        first.start()
+        wait_until(
+            lambda: all(len(am.cluster_peers()) == 2 for am in pipeline.alertmanagers),
+            DEADLINE,
+            interval=0.2,
+            message="the restarted Alertmanager rejoins the cluster",
+        )

@@ -14,7 +14,7 @@ from exporter.collectors.base import CollectError, Collector, Context
 from exporter.collectors.redis import RedisTarget
 from exporter.config import parse_config
 from exporter.redact import Redactor
-from exporter.scrape import TargetRunner
+from exporter.scrape import Engine, Result, TargetRunner
 from tests.servers.redis import RedisServer
 
 
@@ -54,17 +54,30 @@ def runner(server: RedisServer, interval: float, fail: bool = False) -> tuple[Ta
     return TargetRunner("redis", cfg, collector, Redactor()), collector
 
 
+def cache_age(run: TargetRunner, result: Result) -> float:
+    """The stack_exporter_collector_cache_age_seconds the engine would expose for this result now."""
+    engine = Engine(parse_config("{}"))
+    families = [f for _, group in engine.groups([(run, result)], self_metrics=False) for f in group]
+    (age,) = [s for f in families for s in f.samples if s.name == "stack_exporter_collector_cache_age_seconds"]
+    assert age.labels == {"collector": "redis", "target": "t"}
+    return float(age.value)
+
+
 async def test_min_interval_serves_the_cached_result_with_its_age(redis_server: RedisServer) -> None:
     run, collector = runner(redis_server, interval=60)
     try:
         first = await run.scrape(5)
-        await asyncio.sleep(0.05)
+        fresh = cache_age(run, first)
+        await asyncio.sleep(0.3)
         second = await run.scrape(5)
+        aged = cache_age(run, second)
     finally:
         await run.close()
     assert collector.calls == 1
     assert second is first
     assert first.success
+    assert 0 <= fresh < 0.2
+    assert 0.3 <= aged < 5
 
 
 async def test_zero_interval_collects_every_time(redis_server: RedisServer) -> None:

@@ -1,6 +1,6 @@
 // Small builders for Grafana dashboards (grafonnet cannot be fetched here).
 //
-// What the issue requires is enforced by construction, not by review:
+// What every dashboard must have is enforced by construction, not by review:
 // - every panel and every query point at the `datasource` template variable;
 // - `description` and `unit` are parameters without defaults, and empty ones fail the render;
 // - panels are placed by `dashboard()` from rows, so no gridPos is ever typed by hand.
@@ -80,8 +80,21 @@ local legendOptions = { displayMode: 'list', placement: 'bottom', showLegend: tr
 
   // Lines over time.  `thresholds` ([value, color] pairs) are drawn as dashed lines: the
   // alert's threshold is visible on the graph it fires from.
-  timeseries(title, description, unit, targets, w=8, h=8, thresholds=[], base='green', min=null, max=null, decimals=null,
-             stack=false, fill=10, overrides=[], legendCalcs=[])::
+  timeseries(title,
+             description,
+             unit,
+             targets,
+             w=8,
+             h=8,
+             thresholds=[],
+             base='green',
+             min=null,
+             max=null,
+             decimals=null,
+             stack=false,
+             fill=10,
+             overrides=[],
+             legendCalcs=[])::
     panel('timeseries', title, description, unit, targets, w, h, thresholds, base, min, max, decimals, [], {
       drawStyle: 'line',
       lineWidth: 1,
@@ -96,8 +109,22 @@ local legendOptions = { displayMode: 'list', placement: 'bottom', showLegend: tr
     }, overrides),
 
   // One big number per series, coloured by thresholds (base colour below the first one).
-  stat(title, description, unit, targets, w=4, h=4, thresholds=[], base='green', mappings=[], min=null, max=null,
-       decimals=null, colorMode='background', textMode='auto', graphMode='none', overrides=[])::
+  stat(title,
+       description,
+       unit,
+       targets,
+       w=4,
+       h=4,
+       thresholds=[],
+       base='green',
+       mappings=[],
+       min=null,
+       max=null,
+       decimals=null,
+       colorMode='background',
+       textMode='auto',
+       graphMode='none',
+       overrides=[])::
     panel('stat', title, description, unit, targets, w, h, thresholds, base, min, max, decimals, mappings, {}, {
       reduceOptions: { calcs: ['lastNotNull'], fields: '', values: false },
       colorMode: colorMode,
@@ -116,15 +143,39 @@ local legendOptions = { displayMode: 'list', placement: 'bottom', showLegend: tr
     }, []),
 
   // Latest values as rows: labels become columns; several queries are merged on their labels.
-  table(title, description, unit, targets, w=12, h=8, thresholds=[], base='green', mappings=[], overrides=[],
-        sortBy=[], hide=['Time'])::
-    panel('table', title, description, unit, [t { instant: true, range: false, format: 'table' } for t in targets],
-          w, h, thresholds, base, null, null, null, mappings, { align: 'auto', cellOptions: { type: 'auto' } }, {
-      showHeader: true,
-      cellHeight: 'sm',
-      footer: { show: false, reducer: ['sum'], fields: '' },
-      sortBy: sortBy,
-    }, overrides) {
+  table(title,
+        description,
+        unit,
+        targets,
+        w=12,
+        h=8,
+        thresholds=[],
+        base='green',
+        mappings=[],
+        overrides=[],
+        sortBy=[],
+        hide=['Time'])::
+    panel('table',
+          title,
+          description,
+          unit,
+          [t { instant: true, range: false, format: 'table' } for t in targets],
+          w,
+          h,
+          thresholds,
+          base,
+          null,
+          null,
+          null,
+          mappings,
+          { align: 'auto', cellOptions: { type: 'auto' } },
+          {
+            showHeader: true,
+            cellHeight: 'sm',
+            footer: { show: false, reducer: ['sum'], fields: '' },
+            sortBy: sortBy,
+          },
+          overrides) {
       transformations: (if std.length(targets) > 1 then [{ id: 'merge', options: {} }] else []) + [{
         id: 'organize',
         options: { excludeByName: { [f]: true for f in hide }, indexByName: {}, renameByName: {} },

@@ -2,8 +2,8 @@
 // applied, the job, instance and target variables.  Settings come from the rule pack's
 // config (rules/config.libsonnet), so a dashboard filters and colours exactly what
 // the alerts look at.
-local g = import 'grafana.libsonnet';
 local promql = import '../../rules/lib/promql.libsonnet';
+local g = import 'grafana.libsonnet';
 
 local strip(x) = std.stripChars(x, ' \t\n');
 
@@ -86,7 +86,7 @@ local splitJob(selector) =
       else literals(unescape(j.job.value));
     local matcherText = if j.job == null then 'none' else 'job%s"%s"' % [j.job.op, j.job.value];
     local series = if j.rest == [] then metric else '%s{%s}' % [metric, std.join(', ', j.rest)];
-    g.queryVariable(name, label, series, 'job', description='%s Defaults to the rule pack\'s %s.' % [description, matcherText]) + {
+    g.queryVariable(name, label, series, 'job', description="%s Defaults to the rule pack's %s." % [description, matcherText]) + {
       current:
         if values == null then { selected: true, text: ['All'], value: ['$__all'] }
         else { selected: true, text: values, value: values },
@@ -123,7 +123,10 @@ local splitJob(selector) =
     rest: own.rest,
     hasJob: own.job != null,
     selector: std.join(', ', own.rest + ['job=~"$job"']),
-    variable: $.jobVariable('job', 'Exporter job', 'stack_exporter_build_info', config.exporterSelector,
+    variable: $.jobVariable('job',
+                            'Exporter job',
+                            'stack_exporter_build_info',
+                            config.exporterSelector,
                             "stack-exporter's scrape job(s)."),
   },
 

@@ -1,10 +1,14 @@
-"""The registration table: every source, its config section, collector and docs.
+"""The source registry: one row per source, and everything about it.
 
-One row per source.  The config loader, the ``--collector.<name>`` flags, the
-landing page and the metrics-reference test all read this table, so adding a
-source means adding its module and one row here.  Modules are imported only
-when their section is configured: an exporter watching only Redis never loads
-asyncpg.
+A row names the source's config key (also its ``collector`` label value, its
+``--collector.<key>`` flag and the name of its docs page, alerts file and test
+file, through ``page``), the module defining its collector class, and the
+single-mapping settings section it declares, if any.  The config loader, the
+flags, the landing page and the completeness tests all read this table, so
+adding a source means adding its module and one row here.
+
+Modules are imported only when their section is configured: an exporter
+watching only Redis never loads asyncpg.
 """
 
 from __future__ import annotations
@@ -22,6 +26,34 @@ class SourceSpec:
     key: str  # config section, collector label value and flag name
     module: str  # module defining COLLECTOR (a Collector subclass)
     summary: str
+    # Name of the docs page (docs/metrics/<page>.md), alerts file and collector test
+    # file; sources that share them (the email providers) share a page.
+    page: str = ""
+    # A single-mapping settings section this source declares: (section, class name in module).
+    settings_section: tuple[str, str] | None = None
+
+    @property
+    def docs_page(self) -> str:
+        return self.page or self.key
+
+    @property
+    def settings(self) -> str | None:
+        return self.settings_section[0] if self.settings_section else None
+
+    def collector(self) -> type[Collector[Any]]:
+        return _load_collector(self.module)
+
+    def settings_class(self) -> type[Any]:
+        if self.settings_section is None:
+            raise LookupError(f"source {self.key} declares no settings section")
+        cls: type[Any] = getattr(importlib.import_module(self.module), self.settings_section[1])
+        return cls
+
+
+@cache
+def _load_collector(module_name: str) -> type[Collector[Any]]:
+    collector: type[Collector[Any]] = importlib.import_module(module_name).COLLECTOR
+    return collector
 
 
 SOURCES: dict[str, SourceSpec] = {
@@ -40,39 +72,37 @@ SOURCES: dict[str, SourceSpec] = {
         ),
         SourceSpec("lago", "exporter.collectors.lago", "Lago billing: invoices, subscriptions, payment requests"),
         SourceSpec("directus", "exporter.collectors.directus", "Directus CMS: health, version, item counts"),
-        SourceSpec("statuspages", "exporter.collectors.statuspage", "Statuspage-style provider status pages"),
-        SourceSpec("sendgrid", "exporter.collectors.email.sendgrid", "SendGrid email stats"),
-        SourceSpec("mailgun", "exporter.collectors.email.mailgun", "Mailgun email stats (US and EU regions)"),
-        SourceSpec("postmark", "exporter.collectors.email.postmark", "Postmark email stats and reputation"),
-        SourceSpec("resend", "exporter.collectors.email.resend", "Resend: domain verification, recent emails' events"),
-        SourceSpec("ses", "exporter.collectors.email.ses", "AWS SES: quota, send statistics, account, reputation"),
+        SourceSpec("statuspages", "exporter.collectors.statuspages", "Statuspage-style provider status pages"),
+        SourceSpec("sendgrid", "exporter.collectors.email.sendgrid", "SendGrid email stats", page="email"),
         SourceSpec(
-            "email_domains", "exporter.collectors.dns_auth", "Email authentication in DNS: SPF, DKIM, DMARC, MX"
+            "mailgun", "exporter.collectors.email.mailgun", "Mailgun email stats (US and EU regions)", page="email"
+        ),
+        SourceSpec(
+            "postmark", "exporter.collectors.email.postmark", "Postmark email stats and reputation", page="email"
+        ),
+        SourceSpec(
+            "resend",
+            "exporter.collectors.email.resend",
+            "Resend: domain verification, recent emails' events",
+            page="email",
+        ),
+        SourceSpec(
+            "ses", "exporter.collectors.email.ses", "AWS SES: quota, send statistics, account, reputation", page="email"
+        ),
+        SourceSpec(
+            "email_domains",
+            "exporter.collectors.email_domains",
+            "Email authentication in DNS: SPF, DKIM, DMARC, MX",
+            settings_section=("dns_resolver", "DnsResolverSettings"),
         ),
         SourceSpec(
             "http_probes",
-            "exporter.collectors.http_probe",
+            "exporter.collectors.http_probes",
             "HTTP probes: status, latency phases, TLS expiry, CDN cache",
         ),
     )
 }
 
-# Sections that are one mapping of shared settings rather than a list of targets:
-# key -> "module:ClassName".
-SETTINGS: dict[str, str] = {
-    "dns_resolver": "exporter.collectors.dns_auth:DnsResolverSettings",
-}
-
-
-@cache
-def load_source(key: str) -> type[Collector[Any]]:
-    module = importlib.import_module(SOURCES[key].module)
-    collector: type[Collector[Any]] = module.COLLECTOR
-    return collector
-
-
-@cache
-def load_settings_class(key: str) -> type[Any]:
-    module_name, _, cls_name = SETTINGS[key].partition(":")
-    cls: type[Any] = getattr(importlib.import_module(module_name), cls_name)
-    return cls
+# Single-mapping settings sections (``dns_resolver``) -> the source declaring each;
+# derived from the rows above, so the two cannot disagree.
+SETTINGS: dict[str, SourceSpec] = {spec.settings: spec for spec in SOURCES.values() if spec.settings}

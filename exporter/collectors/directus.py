@@ -30,10 +30,10 @@ from urllib.parse import quote
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from exporter.collectors.api import ApiCollector, HttpError, RateLimited, ShapeError, field, gather_all, number
 from exporter.collectors.base import CollectError
-from exporter.config import Duration, Secret, TargetConfig, check_http_url
-from exporter.httpclient import ApiCollector, HttpError, RateLimited, ShapeError, field, gather_all, number
 from exporter.redact import url_without_userinfo
+from exporter.schema import Duration, Secret, TargetConfig, check_url
 
 HEALTH_STATES = ("ok", "warn", "error")
 PROVIDER = "Directus"
@@ -49,7 +49,7 @@ class DirectusTarget(TargetConfig):
     refresh_interval: Duration = Duration(60.0)
 
     def check(self) -> Iterable[tuple[str, str]]:
-        yield from check_http_url(self.url, "https://cms.example.com", credential_key="token")
+        yield from check_url(self.url, example="https://cms.example.com", credential_key="token")
         for i, name in enumerate(self.collections):
             if not name or "/" in name:
                 yield f"collections[{i}]", "must be a collection name"
@@ -58,7 +58,6 @@ class DirectusTarget(TargetConfig):
 
 
 class DirectusCollector(ApiCollector[DirectusTarget]):
-    kind = "directus"
     config_class = DirectusTarget
     provider = PROVIDER
     up_metric = "directus_up"

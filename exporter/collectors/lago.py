@@ -28,15 +28,13 @@ most four at a time, at most once per ``refresh_interval`` (60 s by default).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from exporter.collectors.base import CollectError
-from exporter.config import Duration, Secret, TargetConfig, check_http_url
-from exporter.httpclient import (
+from exporter.collectors.api import (
     ApiCollector,
     AuthError,
     HttpError,
@@ -48,7 +46,9 @@ from exporter.httpclient import (
     number,
     number_field,
 )
+from exporter.collectors.base import CollectError
 from exporter.redact import url_without_userinfo
+from exporter.schema import Duration, Secret, TargetConfig, check_url
 
 INVOICE_STATUSES = ("draft", "finalized", "failed", "pending", "voided")
 PAYMENT_STATUSES = ("pending", "failed", "succeeded")
@@ -64,7 +64,7 @@ class LagoTarget(TargetConfig):
     refresh_interval: Duration = Duration(60.0)
 
     def check(self) -> Iterable[tuple[str, str]]:
-        yield from check_http_url(self.url, "https://api.getlago.com", credential_key="api_key")
+        yield from check_url(self.url, example="https://api.getlago.com", credential_key="api_key")
         if not self.api_key.get():
             yield "api_key", "must not be empty"
 
@@ -75,7 +75,6 @@ class LagoTarget(TargetConfig):
 
 
 class LagoCollector(ApiCollector[LagoTarget]):
-    kind = "lago"
     config_class = LagoTarget
     provider = "Lago"
     up_metric = "lago_up"
@@ -117,46 +116,7 @@ class LagoCollector(ApiCollector[LagoTarget]):
         except CollectError as exc:
             raise CollectError(str(exc), partial=[up, info]) from None
 
-        it = iter(results)
-        invoices = GaugeMetricFamily(
-            "lago_invoices",
-            "Invoices by invoice status and payment status (meta.total_count of a filtered list).",
-            labels=["status", "payment_status"],
-        )
-        for s, p in invoice_combos:
-            invoices.add_metric([s, p], next(it))
-        overdue = GaugeMetricFamily(
-            "lago_invoices_payment_overdue",
-            "Invoices whose payment is overdue (payment_overdue=true).",
-            value=next(it),
-        )
-        subs = GaugeMetricFamily("lago_subscriptions", "Subscriptions by status.", labels=["status"])
-        for s in SUBSCRIPTION_STATUSES:
-            subs.add_metric([s], next(it))
-        customers = GaugeMetricFamily("lago_customers", "Customers.", value=next(it))
-        requests = GaugeMetricFamily(
-            "lago_payment_requests",
-            "Payment requests (dunning: retried collections of overdue invoices) by payment status.",
-            labels=["payment_status"],
-        )
-        for p in PAYMENT_STATUSES:
-            requests.add_metric([p], next(it))
-        balance: dict[str, float] | None = next(it)
-        authorized = GaugeMetricFamily(
-            "lago_api_authorized", "1 if Lago accepted the API key, 0 if it answered 401/403.", value=1
-        )
-        families: list[Metric] = [up, info, authorized, invoices, overdue, subs, customers, requests]
-        if balance is not None:
-            fam = GaugeMetricFamily(
-                "lago_overdue_balance_cents",
-                "Overdue invoice balance per currency, in the currency's minor unit as Lago reports it"
-                " (amount_cents summed over /analytics/overdue_balance's months).",
-                labels=["currency"],
-            )
-            for currency, cents in sorted(balance.items()):
-                fam.add_metric([currency], cents)
-            families.append(fam)
-        return families
+        return [up, info, *_count_families(invoice_combos, iter(results))]
 
     async def _health(self, base: str) -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
         info = GaugeMetricFamily(
@@ -202,6 +162,49 @@ class LagoCollector(ApiCollector[LagoTarget]):
             )
             out[currency] = out.get(currency, 0.0) + cents
         return out
+
+
+def _count_families(invoice_combos: list[tuple[str, str]], it: Iterator[Any]) -> list[Metric]:
+    """The families of one successful round of counts, read from ``it`` in request order."""
+    invoices = GaugeMetricFamily(
+        "lago_invoices",
+        "Invoices by invoice status and payment status (meta.total_count of a filtered list).",
+        labels=["status", "payment_status"],
+    )
+    for s, p in invoice_combos:
+        invoices.add_metric([s, p], next(it))
+    overdue = GaugeMetricFamily(
+        "lago_invoices_payment_overdue",
+        "Invoices whose payment is overdue (payment_overdue=true).",
+        value=next(it),
+    )
+    subs = GaugeMetricFamily("lago_subscriptions", "Subscriptions by status.", labels=["status"])
+    for s in SUBSCRIPTION_STATUSES:
+        subs.add_metric([s], next(it))
+    customers = GaugeMetricFamily("lago_customers", "Customers.", value=next(it))
+    requests = GaugeMetricFamily(
+        "lago_payment_requests",
+        "Payment requests (dunning: retried collections of overdue invoices) by payment status.",
+        labels=["payment_status"],
+    )
+    for p in PAYMENT_STATUSES:
+        requests.add_metric([p], next(it))
+    balance: dict[str, float] | None = next(it)
+    authorized = GaugeMetricFamily(
+        "lago_api_authorized", "1 if Lago accepted the API key, 0 if it answered 401/403.", value=1
+    )
+    families: list[Metric] = [authorized, invoices, overdue, subs, customers, requests]
+    if balance is not None:
+        fam = GaugeMetricFamily(
+            "lago_overdue_balance_cents",
+            "Overdue invoice balance per currency, in the currency's minor unit as Lago reports it"
+            " (amount_cents summed over /analytics/overdue_balance's months).",
+            labels=["currency"],
+        )
+        for currency, cents in sorted(balance.items()):
+            fam.add_metric([currency], cents)
+        families.append(fam)
+    return families
 
 
 COLLECTOR = LagoCollector

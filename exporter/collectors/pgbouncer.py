@@ -30,9 +30,9 @@ import psycopg
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from exporter.collectors.base import CollectError, Collector, Context
-from exporter.collectors.pg_dsn import check_dsn, dsn_password
-from exporter.config import Secret, TargetConfig
+from exporter.collectors.postgres.config import check_dsn, dsn_password
 from exporter.redact import url_without_userinfo
+from exporter.schema import Secret, TargetConfig
 
 log = logging.getLogger("exporter.collectors.pgbouncer")
 
@@ -158,7 +158,6 @@ Rows = list[dict[str, Any]]
 
 
 class PgBouncerCollector(Collector[PgBouncerTarget]):
-    kind = "pgbouncer"
     config_class = PgBouncerTarget
     up_metric = "pgbouncer_up"
     up_help = "1 if the PgBouncer admin console answered, 0 if it could not be reached in time."

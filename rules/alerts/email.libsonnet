@@ -1,5 +1,6 @@
-// Email: the providers, their status pages, sender reputation, delivery, and the
-// domain's authentication records in DNS (SPF, DKIM, DMARC), whose target is the domain.
+// Email providers (sendgrid, mailgun, postmark, resend, ses): their APIs, sender
+// reputation, delivery, quotas and sending domains.  The status pages' incidents are in
+// statuspages.libsonnet, the domains' DNS records (SPF, DKIM, DMARC) in email_domains.libsonnet.
 local email = import '../lib/email.libsonnet';
 local promql = import '../lib/promql.libsonnet';
 local n = promql.num;
@@ -38,18 +39,6 @@ local n = promql.num;
               description: 'The exporter cannot reach the {{ $labels.provider }} API for {{ $labels.target }}.',
             },
           },
-        ] + [
-          {
-            alert: 'EmailProviderIncident',
-            expr: 'statuspage_indicator{%s, indicator=~"%s"} == 1' % [c.statuspageSelector, t.indicators],
-            'for': c.incidentFor,
-            labels: { severity: t.severity },
-            annotations: {
-              summary: "An email provider's status page reports an incident.",
-              description: 'The status page {{ $labels.target }} reports a {{ $labels.indicator }} incident.',
-            },
-          }
-          for t in [{ indicators: 'minor', severity: 'info' }, { indicators: 'major|critical', severity: 'warning' }]
         ] + [
           // One alert per condition and severity, read from the provider's own reputation
           // figure where it reports one (Postmark, AWS SES) and from the ratio the pack
@@ -134,67 +123,6 @@ local n = promql.num;
             annotations: {
               summary: 'The 24-hour send quota is almost used up.',
               description: '{{ $labels.provider }} account {{ $labels.target }} has used {{ $value | humanizePercentage }} of its 24-hour send quota; past 100% sends are refused.',
-            },
-          },
-          {
-            alert: 'EmailSPFInvalid',
-            expr: 'email_dns_spf_valid{%s} == 0' % s,
-            'for': c.dnsFor,
-            labels: { severity: 'warning' },
-            annotations: {
-              summary: "A domain's SPF record is missing or invalid.",
-              description: 'The SPF record of {{ $labels.target }} is missing, duplicated or invalid: receivers may reject or junk its mail.',
-            },
-          },
-          {
-            alert: 'EmailSPFTooManyLookups',
-            expr: 'email_dns_spf_lookups{%s} > %s' % [s, n(c.spfMaxLookups)],
-            'for': c.dnsFor,
-            labels: { severity: 'warning' },
-            annotations: {
-              summary: "A domain's SPF record needs too many DNS lookups.",
-              description: 'The SPF record of {{ $labels.target }} needs {{ $value }} DNS lookups; above %s receivers return permerror.' % n(c.spfMaxLookups),
-            },
-          },
-          {
-            alert: 'EmailDMARCInvalid',
-            expr: 'email_dns_dmarc_valid{%s} == 0' % s,
-            'for': c.dnsFor,
-            labels: { severity: 'warning' },
-            annotations: {
-              summary: "A domain's DMARC record is missing or invalid.",
-              description: 'The DMARC record of {{ $labels.target }} is missing or invalid: bulk-sender rules of Gmail and Yahoo require one.',
-            },
-          },
-          {
-            alert: 'EmailDMARCPolicyNone',
-            expr: 'email_dns_dmarc_policy{%s, policy="none"} == 1' % s,
-            'for': c.dnsFor,
-            labels: { severity: 'info' },
-            annotations: {
-              summary: "A domain's DMARC policy only monitors (p=none).",
-              description: 'The DMARC policy of {{ $labels.target }} is none: spoofed mail is not rejected.',
-            },
-          },
-          {
-            alert: 'EmailDKIMInvalid',
-            expr: 'email_dns_dkim_valid{%s} == 0' % s,
-            'for': c.dnsFor,
-            labels: { severity: 'warning' },
-            annotations: {
-              summary: 'A DKIM key is missing, revoked or invalid.',
-              description: 'The DKIM record of selector {{ $labels.selector }} of {{ $labels.target }} is missing, revoked or invalid: signed mail fails DKIM.',
-            },
-          },
-          {
-            // ed25519 keys are 256 bits and strong: only RSA sizes are judged.
-            alert: 'EmailDKIMKeyTooShort',
-            expr: 'email_dns_dkim_key_length{%(s)s} < %(t)s and email_dns_dkim_key_length{%(s)s} != 256' % { s: s, t: n(c.dkimMinBits) },
-            'for': c.dnsFor,
-            labels: { severity: 'warning' },
-            annotations: {
-              summary: 'A DKIM key is shorter than recommended.',
-              description: 'The DKIM key of selector {{ $labels.selector }} of {{ $labels.target }} has {{ $value }} bits (minimum %s).' % n(c.dkimMinBits),
             },
           },
           {

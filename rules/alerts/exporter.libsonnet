@@ -112,7 +112,7 @@ local n = promql.num;
             labels: { severity: 'info' },
             annotations: {
               summary: 'The alerting pipeline works: this alert always fires.',
-              description: 'This alert fires all the time. If your dead man\'s switch stops receiving it, Prometheus or Alertmanager is broken.',
+              description: "This alert fires all the time. If your dead man's switch stops receiving it, Prometheus or Alertmanager is broken.",
             },
           },
           {

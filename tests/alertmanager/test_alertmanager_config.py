@@ -181,7 +181,7 @@ def test_route_test_can_fail() -> None:
 
 
 def expected_receivers(labels: dict[str, str]) -> str:
-    """The routing policy of the issue, stated once, for every alert of the rule pack."""
+    """The routing policy alertmanager.yml implements, stated once, for every alert of the rule pack."""
     if labels["alertname"] == "Watchdog":
         return "deadmans-switch"
     if labels["alertname"] == "InfoInhibitor":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -16,20 +17,26 @@ from tests.servers.directus import ADMIN_TOKEN, VIEWER_TOKEN, WIDGETS, DirectusS
 FAKE_TOKEN = "fake-directus-token-11x-5c2e"
 
 
-def config(name: str, url: str, token: str | None, collections: tuple[str, ...] = (), timeout: str = "10s") -> str:
-    lines = [f"  - name: {name}", f"    url: {url}", "    refresh_interval: 0s", f"    scrape_timeout: {timeout}"]
+def target(
+    name: str, url: str, token: str | None, collections: tuple[str, ...] = (), timeout: str = "10s"
+) -> dict[str, Any]:
+    item: dict[str, Any] = {"name": name, "url": url, "refresh_interval": "0s", "scrape_timeout": timeout}
     if token:
-        lines.append(f"    token: {token}")
+        item["token"] = token
     if collections:
-        lines.append(f"    collections: [{', '.join(collections)}]")
-    return "\n".join(lines) + "\n"
+        item["collections"] = list(collections)
+    return item
+
+
+def config(*targets: dict[str, Any]) -> dict[str, Any]:
+    return {"directus": list(targets)}
 
 
 # --------------------------------------------------------------------------- the real server
 
 
 async def test_admin_sees_checks_version_and_counts(directus: DirectusServer) -> None:
-    async with exporter("directus:\n" + config("cms", directus.url, ADMIN_TOKEN, ("widgets",))) as client:
+    async with exporter(config(target("cms", directus.url, ADMIN_TOKEN, ("widgets",)))) as client:
         text = await scrape(client)
     assert value(text, "directus_up", target="cms") == 1
     assert value(text, "directus_info", version="12.4.0") == 1
@@ -46,7 +53,7 @@ async def test_admin_sees_checks_version_and_counts(directus: DirectusServer) ->
 
 
 async def test_non_admin_and_anonymous(directus: DirectusServer) -> None:
-    cfg = "directus:\n" + config("viewer", directus.url, VIEWER_TOKEN) + config("anon", directus.url, None)
+    cfg = config(target("viewer", directus.url, VIEWER_TOKEN), target("anon", directus.url, None))
     async with exporter(cfg) as client:
         text = await scrape(client)
     assert value(text, "directus_up", target="viewer") == 1
@@ -61,7 +68,7 @@ async def test_non_admin_and_anonymous(directus: DirectusServer) -> None:
 async def test_missing_collection_and_bad_token(directus: DirectusServer, caplog: pytest.LogCaptureFixture) -> None:
     capture(caplog)
     bad = "directus-bad-token-zz91"
-    cfg = "directus:\n" + config("missing", directus.url, ADMIN_TOKEN, ("nope",)) + config("bad", directus.url, bad)
+    cfg = config(target("missing", directus.url, ADMIN_TOKEN, ("nope",)), target("bad", directus.url, bad))
     async with exporter(cfg) as client:
         text = await scrape(client)
     assert value(text, "directus_up", target="missing") == 1
@@ -76,7 +83,7 @@ async def test_missing_collection_and_bad_token(directus: DirectusServer, caplog
 
 
 async def test_stop_and_recover(directus: DirectusServer) -> None:
-    async with exporter("directus:\n" + config("cms", directus.url, ADMIN_TOKEN, timeout="3s")) as client:
+    async with exporter(config(target("cms", directus.url, ADMIN_TOKEN, timeout="3s"))) as client:
         assert value(await scrape(client), "directus_up", target="cms") == 1
         directus.stop()
         try:
@@ -100,7 +107,7 @@ async def fake11() -> AsyncIterator[FakeDirectus]:
 
 async def test_v11_bodies_and_count_as_string(fake11: FakeDirectus) -> None:
     health = fake11.health[1]
-    async with exporter("directus:\n" + config("cms", fake11.url, FAKE_TOKEN, ("widgets",))) as client:
+    async with exporter(config(target("cms", fake11.url, FAKE_TOKEN, ("widgets",)))) as client:
         text = await scrape(client)
     assert value(text, "directus_info", version=real("11.3.5", "server_info_admin.json")["data"]["version"]) == 1
     ms = health["checks"]["sqlite3:responseTime"][0]["observedValue"]
@@ -112,7 +119,7 @@ async def test_v11_bodies_and_count_as_string(fake11: FakeDirectus) -> None:
 
 async def test_error_503_is_health_error(fake11: FakeDirectus) -> None:
     fake11.health = (503, json.loads((FIXTURES / "directus/server_health_admin_error_503.json").read_text()))
-    async with exporter("directus:\n" + config("cms", fake11.url, FAKE_TOKEN)) as client:
+    async with exporter(config(target("cms", fake11.url, FAKE_TOKEN))) as client:
         text = await scrape(client)
     assert value(text, "directus_up") == 1
     assert value(text, "directus_health_status", status="error") == 1
@@ -134,7 +141,7 @@ async def test_error_503_is_health_error(fake11: FakeDirectus) -> None:
 async def test_bad_answers(fake11: FakeDirectus, caplog: pytest.LogCaptureFixture, fault: Fault, needle: str) -> None:
     capture(caplog)
     fake11.faults["/items"] = fault
-    async with exporter("directus:\n" + config("cms", fake11.url, FAKE_TOKEN, ("widgets",), timeout="1s")) as client:
+    async with exporter(config(target("cms", fake11.url, FAKE_TOKEN, ("widgets",), timeout="1s"))) as client:
         text = await scrape(client)
         await scrape(client)
     assert value(text, "directus_up") == 1
@@ -147,6 +154,6 @@ async def test_bad_answers(fake11: FakeDirectus, caplog: pytest.LogCaptureFixtur
 async def test_missing_field(fake11: FakeDirectus, caplog: pytest.LogCaptureFixture) -> None:
     capture(caplog)
     fake11.count_body = {"data": [{}]}
-    async with exporter("directus:\n" + config("cms", fake11.url, FAKE_TOKEN, ("widgets",))) as client:
+    async with exporter(config(target("cms", fake11.url, FAKE_TOKEN, ("widgets",)))) as client:
         await scrape(client)
     assert_clean_error(caplog, "Directus", "'count'", "missing")

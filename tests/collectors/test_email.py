@@ -27,7 +27,7 @@ class Provider:
     key: str  # config section and provider label
     name: str  # in error messages
     make: Callable[[], FakeServer]
-    yaml: Callable[[str, str, str], str]  # (target, url, secret) -> list item lines
+    target: Callable[[str, str, str], dict[str, Any]]  # (target, url, secret) -> the config list item
     secret: str
     path: str  # where faults are injected
 
@@ -37,7 +37,7 @@ PROVIDERS = [
         "sendgrid",
         "SendGrid",
         lambda: FakeSendgrid(SG_KEY),
-        lambda t, url, s: f"  - name: {t}\n    url: {url}\n    api_key: {s}\n",
+        lambda t, url, s: {"name": t, "url": url, "api_key": s},
         SG_KEY,
         "/v3/stats",
     ),
@@ -45,7 +45,7 @@ PROVIDERS = [
         "mailgun",
         "Mailgun",
         lambda: FakeMailgun(MG_KEY, DOMAIN),
-        lambda t, url, s: f"  - name: {t}\n    url: {url}\n    domain: {DOMAIN}\n    api_key: {s}\n",
+        lambda t, url, s: {"name": t, "url": url, "domain": DOMAIN, "api_key": s},
         MG_KEY,
         "/v3/",
     ),
@@ -53,7 +53,7 @@ PROVIDERS = [
         "postmark",
         "Postmark",
         lambda: FakePostmark(PM_TOKEN),
-        lambda t, url, s: f"  - name: {t}\n    url: {url}\n    server_token: {s}\n",
+        lambda t, url, s: {"name": t, "url": url, "server_token": s},
         PM_TOKEN,
         "/stats/outbound",
     ),
@@ -61,11 +61,9 @@ PROVIDERS = [
 IDS = [p.key for p in PROVIDERS]
 
 
-def config(p: Provider, *targets: tuple[str, str, str], timeout: str = "5s") -> str:
-    out = f"{p.key}:\n"
-    for t, url, secret in targets:
-        out += p.yaml(t, url, secret) + f"    refresh_interval: 0s\n    scrape_timeout: {timeout}\n"
-    return out
+def config(p: Provider, *targets: tuple[str, str, str], timeout: str = "5s") -> dict[str, Any]:
+    items = [p.target(*t) | {"refresh_interval": "0s", "scrape_timeout": timeout} for t in targets]
+    return {p.key: items}
 
 
 @asynccontextmanager
@@ -261,7 +259,9 @@ async def test_counts_as_strings_and_missing_fields(caplog: pytest.LogCaptureFix
 async def test_all_providers_together_pass_promtool() -> None:
     async with AsyncExitStack() as stack:
         fakes = [await stack.enter_async_context(running(p)) for p in PROVIDERS]
-        cfg = "".join(config(p, (f"{p.key}-main", f.url, p.secret)) for p, f in zip(PROVIDERS, fakes, strict=True))
+        cfg: dict[str, Any] = {}
+        for p, f in zip(PROVIDERS, fakes, strict=True):
+            cfg |= config(p, (f"{p.key}-main", f.url, p.secret))
         async with exporter(cfg) as client:
             text = await scrape(client)
     for p in PROVIDERS:

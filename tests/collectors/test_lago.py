@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -24,17 +25,13 @@ async def lago() -> AsyncIterator[FakeLago]:
         yield fake  # type: ignore[misc]
 
 
-def config(*targets: tuple[str, str, str], timeout: str = "5s") -> str:
-    lines = ["lago:"]
-    for name, url, key in targets:
-        lines += [
-            f"  - name: {name}",
-            f"    url: {url}",
-            f"    api_key: {key}",
-            "    refresh_interval: 0s",
-            f"    scrape_timeout: {timeout}",
+def config(*targets: tuple[str, str, str], timeout: str = "5s", refresh_interval: str = "0s") -> dict[str, Any]:
+    return {
+        "lago": [
+            {"name": n, "url": u, "api_key": k, "refresh_interval": refresh_interval, "scrape_timeout": timeout}
+            for n, u, k in targets
         ]
-    return "\n".join(lines) + "\n"
+    }
 
 
 async def test_happy_path_counts_come_from_the_records(lago: FakeLago) -> None:
@@ -201,7 +198,7 @@ async def test_analytics_unavailable_on_plan_is_not_a_failure(lago: FakeLago) ->
 
 
 async def test_refresh_interval_serves_cache(lago: FakeLago) -> None:
-    cfg = config(("billing", lago.url, KEY)).replace("refresh_interval: 0s", "refresh_interval: 60s")
+    cfg = config(("billing", lago.url, KEY), refresh_interval="60s")
     async with exporter(cfg) as client:
         await scrape(client)
         calls = sum(lago.calls.values())

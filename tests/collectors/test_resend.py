@@ -37,14 +37,22 @@ DOCUMENTED = {
 REPORTED = ("requested", "delivered", "bounced", "deferred", "dropped", "complained", "opened", "clicked")
 
 
-def config(*targets: tuple[str, str, str], timeout: str = "5s", extra: str = "") -> str:
-    out = "resend:\n"
-    for name, url, key in targets:
-        out += (
-            f"  - name: {name}\n    url: {url}\n    api_key: {key}\n    refresh_interval: 0s\n"
-            f"    requests_per_second: 100\n    scrape_timeout: {timeout}\n{extra}"
-        )
-    return out
+def config(*targets: tuple[str, str, str], timeout: str = "5s", **extra: Any) -> dict[str, Any]:
+    """One resend target per (name, url, api key); ``extra`` keys override or add to each."""
+    return {
+        "resend": [
+            {
+                "name": n,
+                "url": u,
+                "api_key": k,
+                "refresh_interval": "0s",
+                "requests_per_second": 100,
+                "scrape_timeout": timeout,
+                **extra,
+            }
+            for n, u, k in targets
+        ]
+    }
 
 
 @asynccontextmanager
@@ -128,7 +136,7 @@ async def test_events_accumulate_and_never_decrease() -> None:
 async def test_bounded_pages_say_when_the_sample_is_incomplete() -> None:
     async with running() as fake:
         fake.add_emails(["delivered"] * 450)
-        cfg = config(("mail", fake.url, KEY), extra="    max_pages: 2\n")
+        cfg = config(("mail", fake.url, KEY), max_pages=2)
         async with exporter(cfg) as client:
             first = await scrape(client)
             assert fake.calls["/emails"] == 2
@@ -150,7 +158,7 @@ async def test_pacing_stays_under_resends_limit() -> None:
     async with running() as fake:
         fake.limit_per_second = 2
         fake.add_emails(["delivered"] * 250)
-        cfg = config(("mail", fake.url, KEY)).replace("requests_per_second: 100", "requests_per_second: 2")
+        cfg = config(("mail", fake.url, KEY), requests_per_second=2)
         async with exporter(cfg) as client:
             started = time.monotonic()
             text = await scrape(client)
@@ -166,7 +174,7 @@ async def test_exhausted_ratelimit_headers_slow_the_collector_down() -> None:
         # stricter than the configured pace: only Resend's lowercase ratelimit-remaining/-reset can keep us under it
         fake.limit_per_second = 1
         fake.add_emails(["delivered"] * 150)
-        cfg = config(("mail", fake.url, KEY)).replace("requests_per_second: 100", "requests_per_second: 2")
+        cfg = config(("mail", fake.url, KEY), requests_per_second=2)
         async with exporter(cfg) as client:
             text = await scrape(client)
     assert value(text, "stack_exporter_collector_success", collector="resend") == 1

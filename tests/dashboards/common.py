@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import _jsonnet  # type: ignore[import-untyped]  # no stubs published
+
+from scripts import generate_dashboards as generator
 
 ROOT = Path(__file__).resolve().parents[2]
 GENERATED = ROOT / "dashboards" / "generated"
 RULES_GENERATED = ROOT / "rules" / "generated"
 
 
-def _load_generator() -> ModuleType:
-    # scripts/ is not a package and its file name has a dash: load it by path.
-    spec = importlib.util.spec_from_file_location("generate_dashboards", ROOT / "scripts" / "generate-dashboards.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-generator = _load_generator()
-VIEWS: tuple[str, ...] = generator.VIEWS
+VIEWS: tuple[str, ...] = generator.views()
 
 
 def jsonnet(snippet: str) -> Any:

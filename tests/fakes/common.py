@@ -1,7 +1,7 @@
 """The base of the fake upstream APIs: a real aiohttp server on a free loopback port.
 
 Each fake (tests/fakes/<provider>.py) serves the real bodies from
-../shared/api-fixtures with the real status codes, headers, auth checks and
+tests/fakes/api-fixtures with the real status codes, headers, auth checks and
 pagination.  Faults are injected per path prefix so a test can make one
 endpoint slow, rate-limited or broken while the rest answer normally, and
 every request is counted so tests can assert how many calls a collector made.
@@ -22,8 +22,8 @@ from typing import Any
 from aiohttp import web
 
 FIXTURES = Path(
-    # a copy of ../shared/api-fixtures (README inside says where each body came from),
-    # vendored so a clone anywhere runs the suite; the variable points at another copy
+    # recorded bodies (the README there says where each came from), kept in the
+    # repository so a clone anywhere runs the suite; the variable points at another copy
     os.environ.get("STACK_EXPORTER_API_FIXTURES", Path(__file__).resolve().parent / "api-fixtures")
 )
 

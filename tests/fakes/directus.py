@@ -1,4 +1,4 @@
-"""A fake Directus 11.x serving bodies captured from a real 11.3.5 (../shared/api-fixtures/directus-real).
+"""A fake Directus 11.x serving bodies captured from a real 11.3.5 (tests/fakes/api-fixtures/directus-real).
 
 Directus 11.4 and later need Node 22; the suite starts a real 12.x (tests/servers/directus.py),
 and 11.x is served from what a real 11.3.5 sent: ``/server/ping``, the admin's ``/server/health``

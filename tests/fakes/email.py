@@ -1,4 +1,4 @@
-"""Fake SendGrid, Mailgun and Postmark APIs serving ../shared/api-fixtures/{sendgrid,mailgun,postmark}.
+"""Fake SendGrid, Mailgun and Postmark APIs serving tests/fakes/api-fixtures/{sendgrid,mailgun,postmark}.
 
 Each checks auth the way the real API does and answers with the real error
 bodies and rate-limit headers.  Stats are kept per day: the fixture's rows are

@@ -1,4 +1,4 @@
-"""A fake lago-api built from ../shared/api-fixtures/lago.
+"""A fake lago-api built from tests/fakes/api-fixtures/lago.
 
 Holds the fixture records (the invoices, subscriptions, customers and payment
 requests in the list bodies) and answers list requests the way lago-api does:

@@ -1,4 +1,4 @@
-"""Fake Resend API serving ../shared/api-fixtures/resend.
+"""Fake Resend API serving tests/fakes/api-fixtures/resend.
 
 Auth as Resend answers it: no key 401 ``missing_api_key``, an unknown key 403
 ``invalid_api_key``, a sending-only key 401 ``restricted_api_key``.  Lists are

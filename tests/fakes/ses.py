@@ -1,6 +1,6 @@
 """Fake AWS SES (v1 query/XML, v2 REST-JSON) and CloudWatch (awsJson1.0) on one loopback port.
 
-Bodies come from ../shared/api-fixtures/aws-ses, in the wire formats its
+Bodies come from tests/fakes/api-fixtures/aws-ses, in the wire formats its
 ``*_wire_format.yaml`` files describe; send-statistics buckets and reputation
 datapoints are re-dated to today so a collector asking for "today" finds them.
 

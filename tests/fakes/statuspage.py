@@ -1,4 +1,4 @@
-"""A fake Statuspage (Atlassian) v2 page serving ../shared/api-fixtures/statuspage.
+"""A fake Statuspage (Atlassian) v2 page serving tests/fakes/api-fixtures/statuspage.
 
 Public, no auth, like the hosted pages (status.sendgrid.com, status.mailgun.com).
 ``summary`` is the body served at /api/v2/summary.json; tests edit it to move

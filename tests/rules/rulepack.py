@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
-from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import yaml
+
+from scripts import generate_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules"
@@ -19,23 +18,13 @@ PROMTOOL_TESTS = RULES / "tests"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
 
-@cache
-def generator() -> ModuleType:
-    """scripts/generate-rules.py as a module (its name has a dash, so no plain import)."""
-    spec = importlib.util.spec_from_file_location("generate_rules", ROOT / "scripts" / "generate-rules.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def render(override: str = "") -> dict[str, Any]:
     """The mixin (alerts, rules, config), optionally with a jsonnet override mixed in."""
     snippet = f"""
         local m = (import 'mixin.libsonnet') + {override or "{}"};
         {{ alerts: m.prometheusAlerts, rules: m.prometheusRules, config: m._config }}
     """
-    result: dict[str, Any] = generator().evaluate(None, snippet=snippet)
+    result: dict[str, Any] = generate_rules.evaluate(snippet)
     return result
 
 

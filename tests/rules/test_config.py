@@ -43,7 +43,15 @@ def test_escalation_and_for_durations_come_from_config() -> None:
 def test_selector_override_reaches_every_exporter_rule() -> None:
     changed = render("{ _config+:: { exporterSelector: 'job=\"my-exporter\"' } }")
     groups = {g["name"]: g for g in changed["alerts"]["groups"]}
-    for name in ("stack-exporter.redis", "stack-exporter.postgres", "stack-exporter.exporter", "stack-exporter.email"):
+    for name in (
+        "stack-exporter.redis",
+        "stack-exporter.postgres",
+        "stack-exporter.pgbouncer",
+        "stack-exporter.exporter",
+        "stack-exporter.email",
+        "stack-exporter.statuspages",
+        "stack-exporter.email_domains",
+    ):
         for rule in groups[name]["rules"]:
             assert 'job="stack-exporter"' not in rule["expr"], rule["alert"]
     assert any('job="my-exporter"' in r["expr"] for r in groups["stack-exporter.redis"]["rules"])

@@ -10,7 +10,7 @@ from tests.rules.rulepack import ROOT, RULES, alert_rules, load_generated, rende
 # Alert name prefix of each group (the source it watches).
 PREFIXES = {
     "stack-exporter.app": ("App",),
-    "stack-exporter.probe": ("Probe",),
+    "stack-exporter.http_probes": ("Probe",),
     "stack-exporter.node": ("Node",),
     "stack-exporter.postgres": ("Postgres",),
     "stack-exporter.pgbouncer": ("PgBouncer",),
@@ -18,6 +18,8 @@ PREFIXES = {
     "stack-exporter.lago": ("Lago",),
     "stack-exporter.directus": ("Directus",),
     "stack-exporter.email": ("Email",),
+    "stack-exporter.statuspages": ("Email",),
+    "stack-exporter.email_domains": ("Email",),
     "stack-exporter.exporter": ("StackExporter",),
     # the two meta alerts keep the names Alertmanager configs and tools expect
     "stack-exporter.meta": ("Watchdog", "InfoInhibitor"),

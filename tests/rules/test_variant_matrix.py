@@ -27,12 +27,14 @@ TABLE_HEADER = "| Condition | Alert | Works on |"
 # Alert groups whose every alert must be claimed by an incident of some source here.
 COVERED_GROUPS = {
     "stack-exporter.email",
+    "stack-exporter.statuspages",
+    "stack-exporter.email_domains",
     "stack-exporter.redis",
     "stack-exporter.postgres",
     "stack-exporter.pgbouncer",
     "stack-exporter.lago",
     "stack-exporter.directus",
-    "stack-exporter.probe",
+    "stack-exporter.http_probes",
     "stack-exporter.exporter",
     "stack-exporter.node",
     "stack-exporter.app",

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers.common import LOOPBACK, Process, ProcessError, free_port, wait_until
+from peers.process import LOOPBACK, Process, ProcessError, free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "directus-admin-token-4b7e0c2d91"

@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from tests.servers.common import LOOPBACK, free_port
+from peers.process import LOOPBACK, free_port
 
 OPENSSL = "openssl"
 DAY = 86400

@@ -20,7 +20,7 @@ from typing import Self
 
 import pytest
 
-from tests.servers.common import LOOPBACK, Process, ProcessError, free_port, wait_until
+from peers.process import LOOPBACK, Process, ProcessError, free_port, wait_until
 
 NSD = "/usr/sbin/nsd"
 NSD_CHECKZONE = "/usr/sbin/nsd-checkzone"

@@ -19,7 +19,6 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any, Self
 import psycopg
 import pytest
 
-from tests.servers.common import LOOPBACK, Process, ProcessError, free_port, wait_until
+from peers.process import LOOPBACK, Process, ProcessError, free_port, temp_dir, wait_until
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PGBOUNCER = "/usr/sbin/pgbouncer"
@@ -56,10 +55,7 @@ def _run(args: list[str], timeout: float = 60.0) -> None:
 
 def private_dir(prefix: str) -> Path:
     """A temp dir the postgres user owns (pytest's tmp dirs are root-only)."""
-    path = Path(tempfile.mkdtemp(prefix=prefix))
-    path.chmod(0o711)
-    shutil.chown(path, PG_USER, PG_USER)
-    return path
+    return temp_dir(prefix, owner=PG_USER)
 
 
 HBA = """\

@@ -22,7 +22,7 @@ import redis.cluster
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tests.servers.common import (
+from peers.process import (
     LOOPBACK,
     Process,
     ProcessError,

@@ -7,7 +7,7 @@ import time
 import pytest
 import redis
 
-from tests.servers.common import free_port, port_is_open, wait_until
+from peers.process import free_port, port_is_open, wait_until
 from tests.servers.redis import (
     REDIS_PASSWORD,
     RedisCluster,

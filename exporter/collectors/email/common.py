@@ -21,9 +21,9 @@ from typing import ClassVar, TypeVar
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from exporter.collectors.api import ApiCollector, AuthError, RateLimited, ShapeError
 from exporter.collectors.base import CollectError
-from exporter.config import TargetConfig
-from exporter.httpclient import ApiCollector, AuthError, RateLimited, ShapeError
+from exporter.schema import TargetConfig
 
 C = TypeVar("C", bound=TargetConfig)
 

@@ -8,9 +8,9 @@ from typing import Any, Literal
 
 from prometheus_client.core import Metric
 
+from exporter.collectors.api import basic_auth, field, list_field, number
 from exporter.collectors.email.common import EmailCollector, day_start
-from exporter.config import Duration, Secret, TargetConfig
-from exporter.httpclient import basic_auth, field, list_field, number
+from exporter.schema import Duration, Secret, TargetConfig, check_url
 
 REGIONS = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
 STATS_EVENTS = ("accepted", "delivered", "failed", "opened", "clicked", "unsubscribed", "complained")
@@ -30,15 +30,14 @@ class MailgunTarget(TargetConfig):
     def check(self) -> Iterable[tuple[str, str]]:
         if not self.domain or "/" in self.domain:
             yield "domain", "must be a sending domain such as mg.example.com"
-        if self.url is not None and not self.url.startswith(("http://", "https://")):
-            yield "url", "must be an http(s) URL"
+        if self.url is not None:
+            yield from check_url(self.url, example="https://api.eu.mailgun.net", credential_key="api_key")
 
     def base(self) -> str:
         return (self.url or REGIONS[self.region]).rstrip("/")
 
 
 class MailgunCollector(EmailCollector[MailgunTarget]):
-    kind = "mailgun"
     config_class = MailgunTarget
     provider = "Mailgun"
     provider_label = "mailgun"

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 from prometheus_client.core import Metric
 
+from exporter.collectors.api import gather_all, number_field
 from exporter.collectors.email.common import BOUNCE_RATIO_HELP, COMPLAINT_RATIO_HELP, EmailCollector, day_start
-from exporter.config import Duration, Secret, TargetConfig
-from exporter.httpclient import gather_all, number_field
+from exporter.schema import Duration, Secret, TargetConfig, check_url
 
 EASTERN = ZoneInfo("America/New_York")
 # Postmark field -> neutral event
@@ -41,14 +41,12 @@ class PostmarkTarget(TargetConfig):
     refresh_interval: Duration = Duration(300.0)
 
     def check(self) -> Iterable[tuple[str, str]]:
-        if not self.url.startswith(("http://", "https://")):
-            yield "url", "must be an http(s) URL such as https://api.postmarkapp.com"
+        yield from check_url(self.url, example="https://api.postmarkapp.com", credential_key="server_token")
         if not 1 <= self.reputation_days <= 365:
             yield "reputation_days", "must be between 1 and 365"
 
 
 class PostmarkCollector(EmailCollector[PostmarkTarget]):
-    kind = "postmark"
     config_class = PostmarkTarget
     provider = "Postmark"
     provider_label = "postmark"

@@ -31,11 +31,11 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from exporter.collectors.base import Context
+from exporter.collectors.api import AuthError, ShapeError, field, list_field
+from exporter.collectors.base import Context, time_left
 from exporter.collectors.email.common import EVENTS, EmailCollector, day_start
-from exporter.config import Duration, Secret, TargetConfig
-from exporter.httpclient import AuthError, ShapeError, field, list_field, remaining
 from exporter.redact import url_without_userinfo
+from exporter.schema import Duration, Secret, TargetConfig, check_url
 
 PAGE_SIZE = 100  # Resend's maximum ``limit``
 
@@ -74,8 +74,7 @@ class ResendTarget(TargetConfig):
     refresh_interval: Duration = Duration(300.0)
 
     def check(self) -> Iterable[tuple[str, str]]:
-        if not self.url.startswith(("http://", "https://")):
-            yield "url", "must be an http(s) URL such as https://api.resend.com"
+        yield from check_url(self.url, example="https://api.resend.com", credential_key="api_key")
         if not 1 <= self.max_pages <= 100:
             yield "max_pages", "must be between 1 and 100"
         if not 0 < self.requests_per_second <= 100:
@@ -83,7 +82,6 @@ class ResendTarget(TargetConfig):
 
 
 class ResendCollector(EmailCollector[ResendTarget]):
-    kind = "resend"
     config_class = ResendTarget
     provider = "Resend"
     provider_label = "resend"
@@ -105,7 +103,7 @@ class ResendCollector(EmailCollector[ResendTarget]):
         # "ratelimit-remaining: 0" with a reset in a second or two: slow down rather than fail the
         # collection; a longer backoff (a 429's retry-after) is left to the shared layer
         backoff = self.http.backoff_remaining()
-        if 0 < backoff < remaining() - 1.0:
+        if 0 < backoff < time_left() - 1.0:
             wait = max(wait, backoff + 0.01)
         if wait > 0:
             await asyncio.sleep(wait)

@@ -8,10 +8,10 @@ from typing import Any
 
 from prometheus_client.core import Metric
 
+from exporter.collectors.api import ShapeError, field, list_field, number
 from exporter.collectors.email.common import EmailCollector, day_start
-from exporter.config import Duration, Secret, TargetConfig
-from exporter.httpclient import ShapeError, field, list_field, number
 from exporter.redact import url_without_userinfo
+from exporter.schema import Duration, Secret, TargetConfig, check_url
 
 # SendGrid metric -> neutral event; several drops add up to "dropped".
 EVENT_MAP: dict[str, str] = {
@@ -40,12 +40,10 @@ class SendgridTarget(TargetConfig):
     refresh_interval: Duration = Duration(300.0)
 
     def check(self) -> Iterable[tuple[str, str]]:
-        if not self.url.startswith(("http://", "https://")):
-            yield "url", "must be an http(s) URL such as https://api.sendgrid.com"
+        yield from check_url(self.url, example="https://api.sendgrid.com", credential_key="api_key")
 
 
 class SendgridCollector(EmailCollector[SendgridTarget]):
-    kind = "sendgrid"
     config_class = SendgridTarget
     provider = "SendGrid"
     provider_label = "sendgrid"

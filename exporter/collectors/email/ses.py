@@ -41,11 +41,7 @@ from xml.etree import ElementTree
 from multidict import CIMultiDict
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from exporter.collectors.base import CollectError, Context
-from exporter.collectors.email.common import BOUNCE_RATIO_HELP, COMPLAINT_RATIO_HELP, EmailCollector, day_start
-from exporter.config import Duration, Secret, TargetConfig
-from exporter.httpclient import (
-    DEADLINE_MARGIN,
+from exporter.collectors.api import (
     AuthError,
     HttpError,
     RateLimited,
@@ -55,9 +51,11 @@ from exporter.httpclient import (
     list_field,
     number,
     number_field,
-    remaining,
 )
+from exporter.collectors.base import DEADLINE_MARGIN, CollectError, Context, time_left
+from exporter.collectors.email.common import BOUNCE_RATIO_HELP, COMPLAINT_RATIO_HELP, EmailCollector, day_start
 from exporter.redact import url_without_userinfo
+from exporter.schema import Duration, Secret, TargetConfig, check_url
 
 INSTALL_HINT = "AWS SES needs the optional extra: pip install 'stack-exporter[ses]' (aiobotocore is not installed)"
 ENFORCEMENT_STATUSES = ("healthy", "probation", "shutdown")
@@ -111,8 +109,8 @@ class SesTarget(TargetConfig):
             yield "region", "must be an AWS region such as us-east-1"
         for key in ("endpoint_url", "cloudwatch_endpoint_url"):
             url = getattr(self, key)
-            if url is not None and not url.startswith(("http://", "https://")):
-                yield key, "must be an http(s) URL"
+            if url is not None:
+                yield from check_url(url, key=key, example="https://email.us-east-1.amazonaws.com")
         if not 3600 <= self.reputation_lookback <= 14 * 86400:
             yield "reputation_lookback", "must be between 1h and 14d"
 
@@ -198,7 +196,6 @@ def _check_format(status: int, headers: Mapping[str, str], body: bytes) -> None:
 
 
 class SesCollector(EmailCollector[SesTarget]):
-    kind = "ses"
     config_class = SesTarget
     provider = "SES"
     provider_label = "ses"
@@ -266,6 +263,13 @@ class SesCollector(EmailCollector[SesTarget]):
         self._stack = stack
 
     async def _call(self, service: str, op: str, method: str, **params: Any) -> Any:
+        """One AWS call under the collection's deadline, its outcome counted as the HTTP layer counts.
+
+        Long because it is one translation table: each of botocore's failure types
+        becomes the same error the HTTP layer would raise for an aiohttp request
+        (throttling -> backoff, rejected credentials, timeouts, garbage), and
+        splitting it would scatter that table over helpers that each catch part.
+        """
         from botocore.exceptions import (
             BotoCoreError,
             ClientError,
@@ -280,24 +284,23 @@ class SesCollector(EmailCollector[SesTarget]):
             raise RateLimited(
                 f"SES: throttled, backing off for {wait:.0f}s more (no request sent)", self.http.rate_limited_until
             )
-        left = remaining() - DEADLINE_MARGIN
+        left = time_left() - DEADLINE_MARGIN
         if left <= 0:
             raise HttpError(f"SES: no time left for {op} within the target's deadline")
-        requests = self.http.requests
         try:
             async with asyncio.timeout(left):
                 result = await getattr(client, method)(**params)
         except TimeoutError:
-            requests["timeout"] = requests.get("timeout", 0) + 1
+            self.http.count("timeout")
             raise HttpError(f"SES: no answer to {op} within the target's deadline ({left:.3g}s left)") from None
         except ClientError as exc:
             meta = exc.response.get("ResponseMetadata", {})
             status = int(meta.get("HTTPStatusCode") or 0)
-            requests[str(status)] = requests.get(str(status), 0) + 1
+            self.http.count(str(status))
             error = exc.response.get("Error", {})
             code = str(error.get("Code") or status)
             if code in THROTTLE_CODES or status == 429:
-                until = self.http._note_rate_limit(CIMultiDict(meta.get("HTTPHeaders", {})), 429)
+                until = self.http.note_rate_limit(CIMultiDict(meta.get("HTTPHeaders", {})), 429)
                 assert until is not None
                 raise RateLimited(
                     f"SES: throttled ({code}, HTTP {status}) on {op};"
@@ -314,10 +317,10 @@ class SesCollector(EmailCollector[SesTarget]):
             message = " ".join(str(error.get("Message", "")).split())[:120]
             raise HttpError(f"SES: {code} (HTTP {status}) on {op}: {message}", status) from None
         except BodyError as exc:
-            requests["200"] = requests.get("200", 0) + 1
+            self.http.count("200")
             raise ShapeError(f"SES: {op} {exc}") from None
         except ResponseParserError:
-            requests["200"] = requests.get("200", 0) + 1
+            self.http.count("200")
             raise ShapeError(f"SES: {op} answered a body that does not parse in its protocol's format") from None
         except NoCredentialsError:
             raise CollectError(
@@ -325,14 +328,14 @@ class SesCollector(EmailCollector[SesTarget]):
                 " chain (AWS_ACCESS_KEY_ID, ~/.aws/credentials, an instance role)"
             ) from None
         except EndpointConnectionError as exc:
-            requests["error"] = requests.get("error", 0) + 1
+            self.http.count("error")
             raise HttpError(
                 f"SES: cannot connect to {url_without_userinfo(str(exc.kwargs.get('endpoint_url')))}"
             ) from None
         except BotoCoreError as exc:
-            requests["error"] = requests.get("error", 0) + 1
+            self.http.count("error")
             raise HttpError(f"SES: {op} failed: {type(exc).__name__}") from None
-        requests["200"] = requests.get("200", 0) + 1
+        self.http.count("200")
         return result
 
     async def fetch_provider(self) -> list[Metric]:

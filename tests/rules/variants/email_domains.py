@@ -134,7 +134,7 @@ INCIDENTS = (
 
 SOURCE = Source(
     name="email_domains",
-    docs="dns_auth",
+    docs="email_domains",
     variants=(
         Variant("email_domains", "rsa-dkim", _capture(rsa_key)),
         Variant("email_domains", "ed25519-dkim", _capture(ed25519_key)),

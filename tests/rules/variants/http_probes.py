@@ -122,7 +122,7 @@ INCIDENTS = (
 
 SOURCE = Source(
     name="http_probes",
-    docs="http_probe",
+    docs="http_probes",
     variants=tuple(
         Variant("http_probes", name, fn)
         for name, fn in (("http", http), ("https", https), ("cdn-x-cache", cdn_x_cache), ("cdn-age", cdn_age))

@@ -1,1 +1,0 @@
-(import 'billing.libsonnet')((import '../rules/config.libsonnet')._config)

@@ -1,1 +1,0 @@
-(import 'email.libsonnet')((import '../rules/config.libsonnet')._config)

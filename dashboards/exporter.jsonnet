@@ -1,1 +1,0 @@
-(import 'exporter.libsonnet')((import '../rules/config.libsonnet')._config)

@@ -1,1 +1,0 @@
-(import 'hosts.libsonnet')((import '../rules/config.libsonnet')._config)

@@ -1,1 +1,0 @@
-(import 'overview.libsonnet')((import '../rules/config.libsonnet')._config)

@@ -1,1 +1,0 @@
-(import 'postgres.libsonnet')((import '../rules/config.libsonnet')._config)

@@ -1,1 +1,0 @@
-(import 'redis.libsonnet')((import '../rules/config.libsonnet')._config)

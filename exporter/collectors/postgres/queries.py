@@ -1,0 +1,231 @@
+"""Custom queries in postgres_exporter's ``queries.yaml`` format: loading, checking, rows to families.
+
+The file is read and checked when the config loads, so ``--check-config`` reports
+a YAML syntax error or a bad ``usage`` with its path inside the file; what cannot
+be known statically (SQL errors, NULLs, wrong column types, duplicate series) is
+counted at scrape time by the collector.  Format::
+
+    pg_events_retention:                  # query name = metric prefix
+      query: "SELECT extract(epoch FROM now() - min(created_at)) AS oldest_row_age_seconds FROM events"
+      cache_seconds: 300                  # optional: rerun at most this often
+      master: true                        # accepted for compatibility (always the DSN's database)
+      runonserver: ">=12.0.0"             # optional: PostgreSQL version range
+      metrics:
+        - oldest_row_age_seconds:
+            usage: GAUGE                  # GAUGE, COUNTER, LABEL or DISCARD
+            description: "Age of the oldest row."
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import yaml
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+if TYPE_CHECKING:
+    # only for annotations: the config loader imports this module without the driver
+    import asyncpg
+
+Usage = Literal["LABEL", "GAUGE", "COUNTER", "DISCARD"]
+
+_METRIC_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_QUERY_KEYS = {"query", "metrics", "master", "cache_seconds", "runonserver"}
+_COLUMN_KEYS = {"usage", "description"}
+_UNSUPPORTED = {"MAPPEDMETRIC", "DURATION", "HISTOGRAM"}
+_RANGE_RE = re.compile(r"^(>=|<=|>|<|=|==)?\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?$")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    usage: Usage
+    description: str
+
+
+@dataclass(frozen=True)
+class CustomQuery:
+    name: str
+    sql: str
+    columns: tuple[Column, ...]
+    cache_seconds: float = 0.0
+    runonserver: str = ""
+
+    @property
+    def labels(self) -> list[str]:
+        return [c.name for c in self.columns if c.usage == "LABEL"]
+
+    @property
+    def values(self) -> list[Column]:
+        return [c for c in self.columns if c.usage in ("GAUGE", "COUNTER")]
+
+    def runs_on(self, version_num: int) -> bool:
+        """Whether ``runonserver`` (e.g. ``>=12.0.0 <16.0.0``) admits this server version."""
+        if not self.runonserver:
+            return True
+        major, minor = version_num // 10000, version_num % 10000
+        for part in self.runonserver.split():
+            m = _RANGE_RE.match(part)
+            if m is None:  # checked at load; keep running rather than silently skipping
+                continue
+            op = m.group(1) or "="
+            want = (int(m.group(2)), int(m.group(3) or 0))
+            have = (major, minor)
+            ok = {
+                ">=": have >= want,
+                "<=": have <= want,
+                ">": have > want,
+                "<": have < want,
+                "=": have[0] == want[0] if m.group(3) is None else have == want,
+                "==": have == want,
+            }[op]
+            if not ok:
+                return False
+        return True
+
+
+def load_queries(path: Path) -> tuple[tuple[CustomQuery, ...], list[str]]:
+    """Parse and check a queries file; returns (queries, problems).  Never raises."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        return (), [f"cannot read {str(path)!r}: {exc.strerror or exc}"]
+    except UnicodeDecodeError:
+        return (), [f"{str(path)!r} is not UTF-8 text"]
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        return (), [f"{where}invalid YAML: {getattr(exc, 'problem', None) or exc}"]
+    return parse_queries(raw)
+
+
+def parse_queries(raw: Any) -> tuple[tuple[CustomQuery, ...], list[str]]:
+    problems: list[str] = []
+    if raw is None:
+        return (), []
+    if not isinstance(raw, dict):
+        return (), ["the top level must be a mapping of query names"]
+    queries: list[CustomQuery] = []
+    metric_names: dict[str, str] = {}
+    for name, spec in raw.items():
+        where = str(name)
+        if not isinstance(name, str) or not _METRIC_RE.match(name):
+            problems.append(f"{where}: query name must be a valid metric name prefix")
+            continue
+        if not isinstance(spec, dict):
+            problems.append(f"{where}: expected a mapping with query and metrics")
+            continue
+        before = len(problems)
+        for key in spec:
+            if key not in _QUERY_KEYS:
+                problems.append(f"{where}.{key}: unknown key (allowed: {', '.join(sorted(_QUERY_KEYS))})")
+        sql = spec.get("query")
+        if not isinstance(sql, str) or not sql.strip():
+            problems.append(f"{where}.query: missing or not a string")
+        cache = spec.get("cache_seconds", 0)
+        if isinstance(cache, bool) or not isinstance(cache, (int, float)) or cache < 0:
+            problems.append(f"{where}.cache_seconds: expected a non-negative number")
+            cache = 0
+        if "master" in spec and not isinstance(spec["master"], bool):
+            problems.append(f"{where}.master: expected true or false")
+        runon = spec.get("runonserver", "")
+        if not isinstance(runon, str) or any(_RANGE_RE.match(p) is None for p in str(runon).split()):
+            problems.append(f"{where}.runonserver: expected a version range such as '>=12.0.0 <16.0.0'")
+            runon = ""
+        columns = _parse_columns(where, spec.get("metrics"), problems)
+        if columns and not any(c.usage in ("GAUGE", "COUNTER") for c in columns):
+            problems.append(f"{where}.metrics: no GAUGE or COUNTER column, the query would export nothing")
+        for c in columns:
+            if c.usage in ("GAUGE", "COUNTER"):
+                full = f"{name}_{c.name}"
+                if full in metric_names:
+                    problems.append(f"{where}.metrics: metric {full} is also defined by {metric_names[full]}")
+                metric_names[full] = where
+        if len(problems) == before and isinstance(sql, str):
+            queries.append(CustomQuery(str(name), sql, tuple(columns), float(cache), str(runon)))
+    return tuple(queries), problems
+
+
+def _parse_columns(where: str, metrics: Any, problems: list[str]) -> list[Column]:
+    if not isinstance(metrics, list) or not metrics:
+        problems.append(f"{where}.metrics: expected a non-empty list of column mappings")
+        return []
+    columns: list[Column] = []
+    seen: set[str] = set()
+    for i, item in enumerate(metrics):
+        at = f"{where}.metrics[{i}]"
+        if not isinstance(item, dict) or len(item) != 1:
+            problems.append(f"{at}: expected one mapping 'column: {{usage: ..., description: ...}}'")
+            continue
+        ((col, spec),) = item.items()
+        if not isinstance(col, str) or not _METRIC_RE.match(col):
+            problems.append(f"{at}: column name {col!r} is not a valid metric name part")
+            continue
+        if col in seen:
+            problems.append(f"{at}: duplicate column {col!r}")
+            continue
+        seen.add(col)
+        if not isinstance(spec, dict):
+            problems.append(f"{at}.{col}: expected a mapping with usage and description")
+            continue
+        for key in spec:
+            if key not in _COLUMN_KEYS:
+                problems.append(f"{at}.{col}.{key}: unknown key (allowed: description, usage)")
+        usage = str(spec.get("usage", "")).upper()
+        if usage in _UNSUPPORTED:
+            problems.append(f"{at}.{col}.usage: {usage} is not supported (use GAUGE, COUNTER, LABEL or DISCARD)")
+            continue
+        if usage not in ("LABEL", "GAUGE", "COUNTER", "DISCARD"):
+            problems.append(f"{at}.{col}.usage: must be GAUGE, COUNTER, LABEL or DISCARD, got {spec.get('usage')!r}")
+            continue
+        desc = spec.get("description", "")
+        if not isinstance(desc, str):
+            problems.append(f"{at}.{col}.description: expected a string")
+            continue
+        columns.append(Column(col, usage, desc or f"{col} from custom query {where}."))  # type: ignore[arg-type]
+    return columns
+
+
+class RowError(Exception):
+    """A custom query's rows cannot become metrics (NULL, wrong type, duplicate)."""
+
+
+def custom_families(q: CustomQuery, records: Sequence[asyncpg.Record]) -> list[Metric]:
+    """One family per GAUGE or COUNTER column of ``q``; raises :class:`RowError` on rows that do not fit."""
+    label_cols = q.labels
+    fams: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
+    for spec in q.values:
+        name = f"{q.name}_{spec.name}"
+        if spec.usage == "COUNTER":
+            fams[spec.name] = CounterMetricFamily(name, spec.description, labels=label_cols)
+        else:
+            fams[spec.name] = GaugeMetricFamily(name, spec.description, labels=label_cols)
+    seen: set[tuple[str, ...]] = set()
+    for record in records:
+        keys = set(record.keys())
+        missing = [c for c in (*label_cols, *fams) if c not in keys]
+        if missing:
+            raise RowError(f"the query returns no column {', '.join(missing)}")
+        lv = tuple("" if record[c] is None else str(record[c]) for c in label_cols)
+        if lv in seen:
+            raise RowError(f"duplicate series for labels {dict(zip(label_cols, lv, strict=True))}")
+        seen.add(lv)
+        for col, fam in fams.items():
+            raw = record[col]
+            if raw is None:
+                raise RowError(f"column {col} is NULL")
+            if isinstance(raw, bool):
+                value = 1.0 if raw else 0.0
+            elif isinstance(raw, (int, float, Decimal)):
+                value = float(raw)
+            else:
+                raise RowError(f"column {col} is {type(raw).__name__}, not a number")
+            fam.add_metric(list(lv), value)
+    return list(fams.values())

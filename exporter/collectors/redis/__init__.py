@@ -1,0 +1,21 @@
+"""Redis: servers, replicas, cluster nodes and sentinels.
+
+Names follow redis_exporter wherever its name is correct, so community
+dashboards and alerts keep working; the renames are listed in
+docs/metrics/redis.md.  One module per concern:
+
+* ``config``: the target's settings (:class:`RedisTarget`) and their checks;
+* ``client``: connection options and reply helpers;
+* ``info``: the INFO parser, its field table and the families built from it;
+* ``latency``: the slow log and the latency monitor;
+* ``cluster``, ``sentinel``: what each of those modes adds;
+* ``keys``: key groups, counted with SCAN in the background;
+* ``collector``: one scrape, from the round trip to the families.
+"""
+
+from exporter.collectors.redis.collector import RedisCollector
+from exporter.collectors.redis.config import KeyPattern, RedisTarget, RedisTLS
+
+COLLECTOR = RedisCollector
+
+__all__ = ["COLLECTOR", "KeyPattern", "RedisCollector", "RedisTLS", "RedisTarget"]
