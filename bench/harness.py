@@ -570,7 +570,13 @@ def _pid(proc: Process | None) -> int:
 
 
 def run(scenario: Scenario, opts: RunOptions) -> dict[str, Any]:
-    """Run one scenario end to end; returns the result document (also written as JSON)."""
+    """Run one scenario end to end; returns the result document (also written as JSON).
+
+    Long (about 90 lines) because it is the benchmark's protocol read top to bottom:
+    start the backend and both exporters, warm up, alternate scrapes, sample memory,
+    write the document. Split, the order of those steps (which the ratios depend on)
+    would be spread over helpers.
+    """
     started = dt.datetime.now(dt.UTC)
     with BenchEnv(scenario.name, opts.options, opts.keep_workdir) as env:
         log(f"{scenario.name}: workdir {env.workdir}")

@@ -36,6 +36,11 @@ postgres:
 
 
 def plan(env: BenchEnv) -> Plan:
+    """The PostgreSQL scenario: a pgbench database, stack-exporter and postgres_exporter on it.
+
+    Long because the scenario's closures (start the backend, load it, start each
+    exporter) share the ports and paths chosen at the top; each closure is short.
+    """
     pg_port = env.free_port()
     ours_port = env.free_port()
     theirs_port = env.free_port()
@@ -45,6 +50,7 @@ def plan(env: BenchEnv) -> Plan:
     dsn = f"postgresql://postgres@127.0.0.1:{pg_port}/bench?sslmode=disable"
 
     def start_backend() -> Mapping[str, Any]:
+        """initdb, start, pgbench -i and the extra tables: a little over 60 lines of one recipe."""
         for tool in ("initdb", "postgres", "pgbench"):
             env.require(str(PG_BIN / tool), "apt-get install postgresql-15")
         data = env.subdir("pgdata", owner="postgres")

@@ -80,6 +80,11 @@ def _load(client: redis.Redis, seed: int = 42) -> None:
 
 
 def plan(env: BenchEnv) -> Plan:
+    """The Redis scenario: a loaded redis-server, stack-exporter and redis_exporter on it.
+
+    Long because the scenario's closures share the ports and paths chosen at the top;
+    each closure is short.
+    """
     redis_port = env.free_port()
     ours_port = env.free_port()
     theirs_port = env.free_port()

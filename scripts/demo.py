@@ -69,6 +69,11 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def main() -> int:
+    """Start the whole pipeline, print where each part listens, wait for Ctrl-C.
+
+    Long (about 70 lines) because it is the demo's script, read top to bottom in the
+    order the parts start; each step is one call into peers.
+    """
     for path in (RULES_GENERATED / "prometheus_alerts.yaml", RULES_GENERATED / "prometheus_rules.yaml"):
         if not path.exists():
             print(f"demo: {path.relative_to(ROOT)} is missing: run `make generate` first", file=sys.stderr)

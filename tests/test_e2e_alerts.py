@@ -9,7 +9,7 @@
 * The two Alertmanagers run alertmanager.yml with its routing tree and inhibit rules
   untouched; only the receivers' integrations become webhooks to the sink, one path per
   receiver and integration (/pagerduty/pagerduty, /slack-incidents/slack, ...), and the
-  group timers shrink to seconds (tests/servers/alerting.py: sink_config).  Generated
+  group timers shrink to seconds (peers/alerting.py: sink_config).  Generated
   from the shipped file rather than written for the test, so a routing change is tested
   here too.  They gossip as an HA pair with a 2 s peer timeout.
 * Each scenario prints how long it took; only generous deadlines are asserted.
@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.servers.alerting import (
+from peers.alerting import (
     ALERTMANAGER_CONFIG,
     RULES_GENERATED,
     Alertmanager,
@@ -46,7 +46,7 @@ from tests.servers.alerting import (
     fast_rules,
     sink_config,
 )
-from tests.servers.common import LOOPBACK, free_port, wait_until
+from peers.process import LOOPBACK, free_port, wait_until
 from tests.servers.postgres import PostgresServer, private_dir
 from tests.servers.redis import RedisServer
 

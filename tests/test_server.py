@@ -26,8 +26,8 @@ import redis
 from exporter.config import parse_config
 from exporter.log import JSONFormatter, LogfmtFormatter
 from exporter.redact import Redactor
+from peers.process import free_port, port_is_open, wait_until
 from tests.helpers import ConfigSource, check_config, exporter, promtool_check, scrape, value, values, write_config
-from tests.servers.common import free_port, port_is_open, wait_until
 from tests.servers.redis import REDIS_PASSWORD, RedisServer
 
 pytestmark = pytest.mark.timeout(60)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.servers.alerting import ALERTMANAGER_CONFIG, AMTOOL, RULES_GENERATED, iter_alert_rules
+from peers.alerting import ALERTMANAGER_CONFIG, AMTOOL, RULES_GENERATED, iter_alert_rules
 
 ALERTS_FILE = RULES_GENERATED / "prometheus_alerts.yaml"
 

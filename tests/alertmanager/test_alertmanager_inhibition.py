@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.servers.alerting import ALERTMANAGER_CONFIG, Alertmanager, WebhookSink, http_json, sink_config
-from tests.servers.common import wait_until
+from peers.alerting import ALERTMANAGER_CONFIG, Alertmanager, WebhookSink, http_json, sink_config
+from peers.process import wait_until
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers.alerting import AMTOOL
+from peers.alerting import AMTOOL
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE.parents[1] / "alertmanager" / "templates"

@@ -13,8 +13,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from peers.process import wait_until
 from tests.helpers import exporter, promtool_check, scrape, value, values
-from tests.servers.common import wait_until
 from tests.servers.postgres import STATS_PASSWORD, PgBouncer, PostgresServer, private_dir
 
 pytestmark = pytest.mark.timeout(90)

@@ -20,8 +20,8 @@ import psycopg
 import pytest
 
 from exporter.config import default_config
+from peers.process import wait_until
 from tests.helpers import check_config, exporter, promtool_check, scrape, value, values, write_config
-from tests.servers.common import wait_until
 from tests.servers.postgres import (
     APP_PASSWORD,
     MONITOR_PASSWORD,

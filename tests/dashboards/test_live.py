@@ -30,13 +30,13 @@ from typing import Any
 import pytest
 import yaml
 
+from peers.process import LOOPBACK, Process, free_port, wait_for_port, wait_until
 from tests.dashboards.common import ROOT, RULES_GENERATED, Panel, all_panels, metric_names, substitute
 from tests.fakes.common import FakeServer
 from tests.fakes.email import FakePostmark
 from tests.fakes.lago import FakeLago
 from tests.fakes.resend import FakeResend
 from tests.fakes.statuspage import FakeStatuspage
-from tests.servers.common import LOOPBACK, Process, free_port, wait_for_port, wait_until
 from tests.servers.https import HttpsServer
 from tests.servers.nsd import NsdServer, txt, zone_text
 from tests.servers.postgres import (

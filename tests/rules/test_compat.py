@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import yaml
 
+from peers.process import LOOPBACK, Process, free_port, wait_until
 from tests.rules.rulepack import GENERATED, PROMTOOL, PROMTOOL_TESTS, RULES, load_generated, metric_names, render
 from tests.rules.test_metrics_exist import documented_metrics
-from tests.servers.common import LOOPBACK, Process, free_port, wait_until
 from tests.servers.postgres import PgReplication, env_without_pg, wait_replica_caught_up
 from tests.servers.redis import RedisServer
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from peers.process import LOOPBACK, Process, free_port, wait_until
 from tests.rules.rulepack import ROOT, load_generated, metric_names, render
-from tests.servers.common import LOOPBACK, Process, free_port, wait_until
 
 NODE_EXPORTER = Path("/usr/bin/prometheus-node-exporter")
 # Collectors the pack reads that node_exporter 1.5 leaves off by default (docs/runbooks.md

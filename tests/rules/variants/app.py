@@ -43,8 +43,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from peers.process import LOOPBACK, free_port
 from tests.rules.variants import Change, Incident, Rule, Sample, Source, Variant
-from tests.servers.common import LOOPBACK, free_port
 
 # The labels of the pack's default app scrape (`app.selector`); WATCHED_JOBS's app job.
 SCRAPE_LABELS = {"job": "app", "instance": "app:8000"}

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from peers.process import LOOPBACK
 from tests.helpers import exporter, scrape
 from tests.rules.variants import (
     EXPORTER_HEALTHY,
@@ -26,7 +27,6 @@ from tests.rules.variants import (
     becomes,
     exporter_incidents,
 )
-from tests.servers.common import LOOPBACK
 from tests.servers.nsd import NsdServer, txt, zone_text
 
 DOMAIN = "shop.test"

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from peers.process import LOOPBACK, Process, free_port, wait_until
 from tests.rules.variants import (
     Change,
     Incident,
@@ -34,7 +35,6 @@ from tests.rules.variants import (
     keeps_growing,
     stops,
 )
-from tests.servers.common import LOOPBACK, Process, free_port, wait_until
 
 NODE_EXPORTER = Path("/usr/bin/prometheus-node-exporter")
 # The labels of the pack's default node scrape (`node.selector`); WATCHED_JOBS's node job.
