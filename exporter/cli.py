@@ -12,12 +12,13 @@ import sys
 from collections.abc import Callable, Sequence
 
 from exporter import __version__
+from exporter.bridge.bridge import BridgeHost
 from exporter.collectors import SOURCES
 from exporter.config import Config, ConfigError, default_config, load_config
 from exporter.log import LEVELS, setup
 from exporter.redact import Redactor
 from exporter.scrape import DEFAULT_TIMEOUT_OFFSET, Engine
-from exporter.server import make_app, make_reloader, parse_listen_address, serve
+from exporter.server import RELOAD, make_app, make_bridge_app, make_reloader, parse_listen_address, serve
 from exporter.webconfig import WebSettings, load_web_config
 
 # 9847: inside the exporter range 9100-9999 and clear of every exporter this
@@ -117,6 +118,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parse_listen_address(args.listen_address)
     except ValueError as exc:
         problems.append(str(exc))
+    if config is not None and config.bridge is not None and config.bridge.listen_address == args.listen_address:
+        problems.append(
+            f"statuspage_bridge.listen_address: {args.listen_address} is --web.listen-address already;"
+            " leave listen_address out to serve the webhook there"
+        )
 
     if args.check_config:
         if problems:
@@ -124,7 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         assert config is not None
         count = sum(1 for _ in config.targets())
-        print(f"{config.source}: OK ({count} target{'s' if count != 1 else ''})")
+        bridge = f", status-page bridge with {len(config.bridge.components)} component(s)" if config.bridge else ""
+        print(f"{config.source}: OK ({count} target{'s' if count != 1 else ''}{bridge})")
         return 0
 
     redactor = Redactor(config.secrets() if config else ())
@@ -161,9 +168,19 @@ async def _run(
     redactor: Redactor,
 ) -> None:
     engine = Engine(config, timeout_offset=timeout_offset, redactor=redactor)
-    reloader = make_reloader(engine, load)
-    app = make_app(engine, reloader, web_settings)
-    runner = await serve(app, address, web_settings.ssl_context if web_settings else None)
+    host = BridgeHost(redact=redactor.redact)
+    app = make_app(engine, make_reloader(engine, load), web_settings, bridge_host=host)
+    # every reload goes through the app's: it reloads the bridge too
+    reloader = app[RELOAD]
+    ssl_context = web_settings.ssl_context if web_settings else None
+    bridge_runner = None
+    bridge_address = config.bridge.listen_address if config.bridge else None
+    if bridge_address is not None:
+        # the webhook on its own address (another interface than /metrics); TLS applies
+        # there too, and the bridge itself runs in the main app
+        host.own_address = bridge_address
+        bridge_runner = await serve(make_bridge_app(host, web_settings), bridge_address, ssl_context)
+    runner = await serve(app, address, ssl_context)
     # everything imported and built so far lives as long as the process: keep it out of
     # the collector's generations, so full collections stay short (tail latency)
     gc.freeze()
@@ -175,6 +192,7 @@ async def _run(
                 "version": __version__,
                 "targets": len(engine.runners),
                 "tls": bool(web_settings and web_settings.ssl_context),
+                "bridge": bridge_address or ("on" if config.bridge else "off"),
             }
         },
     )
@@ -198,4 +216,6 @@ async def _run(
     loop.add_signal_handler(signal.SIGINT, stop.set)
     await stop.wait()
     log.info("shutting down")
+    if bridge_runner is not None:
+        await bridge_runner.cleanup()
     await runner.cleanup()

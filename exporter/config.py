@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from exporter.bridge.config import BridgeConfig
 from exporter.collectors import SETTINGS, SOURCES
 from exporter.schema import (
     ConfigError,
@@ -60,6 +61,9 @@ __all__ = [
     "parse_config",
 ]
 
+# The status-page bridge's section: not a source (nothing to scrape), one mapping.
+BRIDGE_SECTION = "statuspage_bridge"
+
 TARGET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
 
 
@@ -76,6 +80,8 @@ class Config:
     # section key -> settings object for single-mapping sections (e.g. dns_resolver)
     settings: Mapping[str, Any] = field(default_factory=dict)
     source: str = "<built-in defaults>"
+    # the status-page bridge; None (the default) leaves it off
+    bridge: BridgeConfig | None = None
 
     def targets(self) -> Iterator[tuple[str, TargetConfig]]:
         for kind, targets in self.sources.items():
@@ -88,6 +94,7 @@ class Config:
             found.update(secrets_in(target))
         for value in self.settings.values():
             found.update(secrets_in(value))
+        found.update(secrets_in(self.bridge))
         return {s for s in found if s}
 
 
@@ -117,7 +124,8 @@ def parse_config(
     global_cfg = GlobalConfig()
     sources: dict[str, tuple[TargetConfig, ...]] = {}
     settings: dict[str, Any] = {}
-    allowed = ["global", *SOURCES, *SETTINGS]
+    bridge: BridgeConfig | None = None
+    allowed = ["global", *SOURCES, *SETTINGS, BRIDGE_SECTION]
     for key, value in raw.items():
         if key == "global":
             converted = conv.convert(GlobalConfig, value if value is not None else {}, "global")
@@ -138,6 +146,8 @@ def parse_config(
             converted = conv.convert(SETTINGS[key].settings_class(), value or {}, str(key))
             if converted is not None:
                 settings[key] = converted
+        elif key == BRIDGE_SECTION:
+            bridge = conv.convert(BridgeConfig, value, BRIDGE_SECTION)
         else:
             close = difflib.get_close_matches(str(key), allowed, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -148,7 +158,7 @@ def parse_config(
     if enabled is not None:
         keep = set(enabled)
         sources = {k: v for k, v in sources.items() if k in keep}
-    return Config(global_=global_cfg, sources=sources, settings=settings, source=source)
+    return Config(global_=global_cfg, sources=sources, settings=settings, source=source, bridge=bridge)
 
 
 def _check_names(key: str, targets: list[TargetConfig | None], conv: Converter) -> None:

@@ -1,4 +1,5 @@
-"""The aiohttp app: landing page, /metrics, /probe, /-/healthy, /-/ready, /-/reload."""
+"""The aiohttp app: landing page, /metrics, /probe, /-/healthy, /-/ready, /-/reload,
+and the status-page bridge's webhook (POST /bridge/alertmanager) when configured."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
+from prometheus_client.core import Metric
 from prometheus_client.exposition import choose_encoder
 
 from exporter import __version__
+from exporter.bridge.bridge import WEBHOOK_PATH, BridgeHost
 from exporter.collectors import SOURCES
 from exporter.config import Config, ConfigError
 from exporter.exposition import render_text
@@ -27,6 +30,7 @@ Reloader = Callable[[], Awaitable[None]]
 RELOAD: web.AppKey[Reloader] = web.AppKey("reload")
 WEB = web.AppKey("web", WebSettings)
 READY = web.AppKey("ready", asyncio.Event)
+BRIDGE = web.AppKey("bridge", BridgeHost)
 
 # gzip level 1: exposition text compresses ~8x even at the fastest level, and
 # the CPU a scrape costs matters more than a few kilobytes on a LAN.
@@ -34,11 +38,19 @@ GZIP_LEVEL = 1
 
 
 def _encode(
-    request: web.Request, engine: Engine, results: Sequence[tuple[TargetRunner, Result]], *, self_metrics: bool
+    request: web.Request,
+    engine: Engine,
+    results: Sequence[tuple[TargetRunner, Result]],
+    *,
+    self_metrics: bool,
+    extra: Sequence[Metric] = (),
 ) -> web.Response:
     _, content_type = choose_encoder(request.headers.get("Accept", ""))
     openmetrics = content_type.startswith("application/openmetrics-text")
-    body = render_text(engine.groups(results, self_metrics=self_metrics), openmetrics=openmetrics)
+    groups = engine.groups(results, self_metrics=self_metrics)
+    if extra:
+        groups.append((None, extra))
+    body = render_text(groups, openmetrics=openmetrics)
     headers = {"Content-Type": content_type}
     if "gzip" in request.headers.get("Accept-Encoding", ""):
         body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
@@ -50,7 +62,7 @@ async def metrics(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
     bound = engine.header_bound(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds"))
     results = await engine.scrape(bound)
-    return _encode(request, engine, results, self_metrics=True)
+    return _encode(request, engine, results, self_metrics=True, extra=request.app[BRIDGE].families())
 
 
 async def probe(request: web.Request) -> web.Response:
@@ -127,7 +139,9 @@ async def security(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     settings = request.app.get(WEB)
-    if settings is not None and settings.auth_required:
+    # the webhook has its own bearer token: Alertmanager's http_config sends one
+    # Authorization header, which cannot carry both that token and basic auth
+    if settings is not None and settings.auth_required and request.path != WEBHOOK_PATH:
         header = request.headers.get("Authorization")
         loop = asyncio.get_running_loop()
         # bcrypt is slow by design: keep it off the event loop
@@ -143,18 +157,28 @@ def make_app(
     engine: Engine,
     reloader: Callable[[], Awaitable[None]],
     web_settings: WebSettings | None = None,
+    bridge_host: BridgeHost | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[security])
+    host = bridge_host or BridgeHost(redact=engine.redactor.redact)
+
+    async def reload_all() -> None:
+        await reloader()
+        await host.apply(engine.config.bridge)
+
     app[ENGINE] = engine
-    app[RELOAD] = reloader
+    app[RELOAD] = reload_all
     app[READY] = asyncio.Event()
+    app[BRIDGE] = host
     if web_settings is not None:
         app[WEB] = web_settings
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await host.apply(engine.config.bridge)
         app[READY].set()
         yield
         app[READY].clear()
+        await host.close()
         await app[ENGINE].close()
 
     app.cleanup_ctx.append(lifecycle)
@@ -165,6 +189,25 @@ def make_app(
     app.router.add_get("/-/ready", ready)
     app.router.add_post("/-/reload", reload)
     app.router.add_put("/-/reload", reload)
+    app.router.add_post(WEBHOOK_PATH, webhook)
+    return app
+
+
+async def webhook(request: web.Request) -> web.Response:
+    return await request.app[BRIDGE].handle(request)
+
+
+async def own_webhook(request: web.Request) -> web.Response:
+    return await request.app[BRIDGE].handle(request, own_listener=True)
+
+
+def make_bridge_app(host: BridgeHost, web_settings: WebSettings | None = None) -> web.Application:
+    """The webhook alone, for the bridge's own listen_address; the main app runs the bridge."""
+    app = web.Application(middlewares=[security])
+    app[BRIDGE] = host
+    if web_settings is not None:
+        app[WEB] = web_settings
+    app.router.add_post(WEBHOOK_PATH, own_webhook)
     return app
 
 

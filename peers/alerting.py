@@ -287,6 +287,7 @@ def sink_config(
     *,
     group_wait: str = "1s",
     group_interval: str = "2s",
+    also: Mapping[str, list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """alertmanager.yml with every receiver's integrations replaced by webhooks to ``sink``.
 
@@ -295,6 +296,8 @@ def sink_config(
     per receiver and integration: ``/<receiver>/<integration>``) and the group timers,
     which are minutes in production, shrink to seconds.  ``send_resolved`` is kept per
     integration, with each integration's own default when the file does not set it.
+    ``also`` adds webhooks of one's own to a receiver, beside the sink's (the real
+    status-page bridge for ``statuspage``, say).
     """
     config: dict[str, Any] = copy.deepcopy(yaml.safe_load(base_config.read_text()))
     config["templates"] = [str(ALERTMANAGER_TEMPLATES / "*.tmpl")]
@@ -308,6 +311,7 @@ def sink_config(
                 send_resolved = integration.get("send_resolved", resolved_default.get(key, False))
                 kind = key.removesuffix("_configs")
                 webhooks.append({"url": sink.url(f"{receiver['name']}/{kind}"), "send_resolved": send_resolved})
+        webhooks.extend((also or {}).get(receiver["name"], []))
         if webhooks:
             receiver["webhook_configs"] = webhooks
 

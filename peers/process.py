@@ -9,6 +9,7 @@ that an ``atexit`` hook empties, so an aborted run leaves no strays behind.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import ctypes
@@ -22,8 +23,9 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -317,3 +319,28 @@ class Process:
         with _live_lock:
             _live.discard(self)
         return returncode
+
+
+class AsyncInThread(Generic[T]):
+    """An async context manager (an aiohttp fake upstream) on an event loop of its own thread.
+
+    For synchronous code, the end-to-end test and the demo, that needs a fake HTTP
+    service running beside it: ``with AsyncInThread(FakeX()) as fake:``.
+    """
+
+    def __init__(self, manager: AbstractAsyncContextManager[T]) -> None:
+        self.manager = manager
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="async-in-thread", daemon=True)
+
+    def __enter__(self) -> T:
+        self.thread.start()
+        return asyncio.run_coroutine_threadsafe(self.manager.__aenter__(), self.loop).result(30)
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            asyncio.run_coroutine_threadsafe(self.manager.__aexit__(None, None, None), self.loop).result(30)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop.close()

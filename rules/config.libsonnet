@@ -44,6 +44,51 @@
     // ruleSelector, so match what your Prometheus resource selects.
     prometheusRuleLabels: { prometheus: 'k8s', role: 'alert-rules', 'app.kubernetes.io/name': 'stack-exporter' },
 
+    // ------------------------------------------------------------------ escalation
+    // Alerts that mean "users are affected now" escalate when still firing after these
+    // times: a copy of the alert, critical and `escalated="true"`, which Alertmanager sends
+    // by SMS as well as to the pager (lib/escalate.libsonnet, alertmanager/alertmanager.yml).
+    // Each time counts from the moment the alert's condition began, like its own `for`, so
+    // it must be longer than that `for` (the render fails otherwise); the page went out
+    // then, and the SMS says "still broken".  alertmanager/README.md shows the whole
+    // timeline.  Set a time to null to turn that escalation off; shorten the times if
+    // nobody may sleep through a page, lengthen them if the pager is answered reliably.
+    escalation: {
+      // Every request fails, or the public endpoint does: twelve minutes after the page
+      // with no fix is when customers start reporting it, so wake the phone too.
+      probeEndpointDown: '15m',
+      appDown: '15m',
+      postgresDown: '15m',
+      // PgBouncer is the app's only way to PostgreSQL, and an exhausted pool makes every
+      // request wait seconds for a connection: for users both are the database being down.
+      pgBouncerDown: '15m',
+      pgBouncerPoolExhausted: '15m',
+      // Redis holds sessions, caches and queues: apps usually slow down or log users out
+      // rather than stop, so half an hour.
+      redisDown: '30m',
+      // Billing: sign-ups, upgrades and usage events fail, but the product keeps working.
+      lagoDown: '30m',
+      // The CMS: editors cannot publish, and pages rendered from it on request fail; sites
+      // built or cached from it keep serving.  DirectusUnhealthy escalates only its
+      // critical level (health `error`: its database or storage fails), not `warn`.
+      directusDown: '30m',
+      directusUnhealthy: '30m',
+      // Part of the requests fail (5% or more): half an hour of that is an outage for
+      // the users who hit it.  The warning's escalated copy is also its first page.
+      appHighErrorRatio: '30m',
+      // The burn-rate alerts to escalate, by their long window: only the fast page
+      // (14.4x, 1h/5m), where 30 minutes spend 1% of the month's budget.  The 6h window
+      // is a slow leak a page handles in hours; SMS for it would be noise.
+      appErrorBudgetBurn: { '1h': '30m' },
+      // Providers queue and retry for hours, so mail is late rather than lost, and the
+      // alert already needs an hour without deliveries: one more hour.
+      emailDeliveriesStopped: '1h',
+      // A warning (the API may be flaky, its stats are cached 5 minutes), but an hour of
+      // an unreachable API means sending through it fails too, or our key was revoked:
+      // no mail for anyone.  Its escalated copy is its first page.
+      emailProviderDown: '1h',
+    },
+
     // ------------------------------------------------------------------ exporter
     // Selects the stack-exporter scrape job.  Change it to your job name; every
     // source below defaults to it because all their metrics come from the exporter.
@@ -59,6 +104,10 @@
       staleSeconds: 900,
       staleFor: '5m',
       reloadFailedFor: '5m',
+      // The status-page bridge unable to apply a component's status this long.  Longer
+      // than the bridge's own min_flap_interval (5m by default), during which it holds a
+      // status on purpose, and than a few of its backed-off retries of a 429 or 5xx.
+      bridgeStaleFor: '15m',
       // A query of a collector (postgres custom queries, pg_stat_statements, per-database
       // table stats) failing at every run of `queryErrorsWindow` for `queryFailingFor`:
       // its metrics are dropped and every alert on them is blind.  One timeout is a blip.
@@ -117,9 +166,7 @@
       // route floor below): at one request a minute a single 500 is a 20% ratio, not an
       // outage.  Lower it for a service whose every request matters and which is quiet.
       errorRatioMinRequests: 30,
-      // Still firing after this long: escalate to critical (same alert, `escalated="true"`).
-      errorRatioEscalateFor: '30m',
-      errorRatioEscalatedSeverity: 'critical',
+      // Still firing after `escalation.appHighErrorRatio`: a critical (see `escalation`).
       // Per route, and only on routes with real traffic (requests/s), so one failing
       // request on a quiet route does not page.
       routeErrorRatio: 0.1,

@@ -5,7 +5,10 @@ Starts stack-exporter on its built-in defaults (the local Redis on 127.0.0.1:637
 PostgreSQL on 127.0.0.1:5432), node_exporter, Prometheus with the rule pack from
 rules/generated/, and an Alertmanager running alertmanager/alertmanager.yml whose
 receivers all point at a webhook receiver in this process, which prints every
-notification.  Everything binds to 127.0.0.1, on the usual ports when they are free.
+notification.  The `statuspage` receiver also posts to the exporter's status-page bridge,
+which keeps a component of a local fake Atlassian Statuspage (the one the tests use) in
+step with RedisDown; every change of that public page is printed too.  Everything binds
+to 127.0.0.1, on the usual ports when they are free.
 Ctrl-C stops all of it and removes the temporary data.
 
 The processes and the receiver are the ones the end-to-end test uses (peers/alerting.py),
@@ -20,6 +23,7 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from types import FrameType
@@ -38,7 +42,8 @@ from peers.alerting import (
     answers,
     sink_config,
 )
-from peers.process import LOOPBACK, ProcessError, free_port
+from peers.process import LOOPBACK, AsyncInThread, ProcessError, free_port
+from tests.fakes.statuspage_api import FakeStatusPageAPI
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,6 +69,39 @@ def show(notification: Notification) -> None:
     sys.stdout.flush()
 
 
+# The public component the bridge keeps in step with Redis.
+COMPONENT = "redis"
+
+
+def watch_page(page: FakeStatusPageAPI, stop: threading.Event) -> None:
+    """Print each change of the fake public page: what a customer would see."""
+    seen = (page.status_of(COMPONENT), tuple(page.open_incidents()))
+    while not stop.wait(0.5):
+        now = (page.status_of(COMPONENT), tuple(page.open_incidents()))
+        if now != seen:
+            incidents = f", open incident {', '.join(now[1])}" if now[1] else ", no open incident"
+            print(f"\n==> public status page: component Redis is {now[0]}{incidents}", flush=True)
+            seen = now
+
+
+def bridge_config(base: Path, page: FakeStatusPageAPI) -> tuple[str, Path]:
+    """The exporter's built-in defaults plus a bridge to ``page``; and the bridge's token file."""
+    token = base / "bridge-token"
+    token.write_text("demo-bridge-token\n")
+    config = {
+        "redis": [{"name": "local", "url": "redis://127.0.0.1:6379/0"}],
+        "postgres": [{"name": "local", "dsn": "postgresql://postgres@127.0.0.1:5432/postgres"}],
+        "statuspage_bridge": {
+            "token_file": str(token),
+            "provider": {"kind": "statuspage", "url": page.url, "page_id": page.page_id, "api_key": page.api_key},
+            "components": [{"name": "Redis", "id": COMPONENT, "match": ['alertname="RedisDown"']}],
+            "min_flap_interval": "30s",
+            "incidents": {"enabled": True},
+        },
+    }
+    return yaml.safe_dump(config), token
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -83,14 +121,29 @@ def main() -> int:
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     base = Path(tempfile.mkdtemp(prefix="stack-exporter-demo-"))
+    stop = threading.Event()
     try:
-        with WebhookSink(port(9099), on_notification=show) as sink:
+        with (
+            WebhookSink(port(9099), on_notification=show) as sink,
+            AsyncInThread(FakeStatusPageAPI("statuspage", components=[COMPONENT])) as page,
+        ):
+            exporter_port = port(9847)
+            exporter_config, token = bridge_config(base, page)
+            bridge = {
+                "url": f"http://{LOOPBACK}:{exporter_port}/bridge/alertmanager",
+                "send_resolved": True,
+                "max_alerts": 0,
+                "http_config": {"authorization": {"type": "Bearer", "credentials_file": str(token)}},
+            }
             am_config = base / "alertmanager.yml"
             # Demo timers: seconds instead of minutes, so changes show up quickly.
-            config = sink_config(ALERTMANAGER_CONFIG, sink, group_wait="5s", group_interval="30s")
+            config = sink_config(
+                ALERTMANAGER_CONFIG, sink, group_wait="5s", group_interval="30s", also={"statuspage": [bridge]}
+            )
             am_config.write_text(yaml.safe_dump(config))
+            threading.Thread(target=watch_page, args=(page, stop), daemon=True).start()
             with (
-                StackExporter(base, None, port(9847)) as exporter,
+                StackExporter(base, exporter_config, exporter_port) as exporter,
                 NodeExporter(base, port(9100)) as node,
                 Alertmanager(base, am_config, port=port(9093)) as alertmanager,
             ):
@@ -127,9 +180,12 @@ stack-exporter is running with the whole alerting pipeline (Ctrl-C stops everyth
   Prometheus       {alerts_page}     (rules from rules/generated/)
   Alertmanager     {alertmanager.url}/#/alerts
   notifications    printed below, as the webhook receiver at {sink.url()} gets them
+  status page      a fake Statuspage at {page.url}, fed by the bridge; its changes are printed
 
 The Watchdog alert arrives within seconds and every minute after: that is the pipeline
-working.  Stop the local Redis (or PostgreSQL) to see RedisDown after its 1-minute `for`.
+working.  Stop the local Redis (or PostgreSQL) to see RedisDown after its 1-minute `for`,
+the public page's Redis component go to major_outage, and, started again, back to
+operational with its incident resolved.
 """,
                         flush=True,
                     )
@@ -145,6 +201,7 @@ working.  Stop the local Redis (or PostgreSQL) to see RedisDown after its 1-minu
         print(f"demo: {exc}", file=sys.stderr)
         return 1
     finally:
+        stop.set()
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -2,6 +2,8 @@
 
     redis-server, PostgreSQL -> stack-exporter -\
                      node_exporter -----------> Prometheus (rules/generated/) -> Alertmanager x2 (HA) -> webhook sink
+                                                                                                  \\-> stack-exporter's
+                                          status-page bridge -> fake Statuspage (tests/fakes/statuspage_api.py)
 
 * Prometheus loads the generated rule pack as committed, with one change: every `for`
   is divided by 60 (1m -> 1 s, 5m -> 5 s) so the scenarios take seconds, not minutes.
@@ -12,6 +14,8 @@
   group timers shrink to seconds (peers/alerting.py: sink_config).  Generated
   from the shipped file rather than written for the test, so a routing change is tested
   here too.  They gossip as an HA pair with a 2 s peer timeout.
+* The `statuspage` receiver also posts to the exporter's real status-page bridge, which
+  updates a fake Atlassian Statuspage built from the manage API's shapes.
 * Each scenario prints how long it took; only generous deadlines are asserted.
 
 The scenarios share one warm pipeline.  Each sets up the state it needs and leaves the
@@ -21,6 +25,7 @@ can run alone or in any order.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import shutil
@@ -43,10 +48,12 @@ from peers.alerting import (
     WebhookSink,
     check_running,
     cluster_position,
+    duration_seconds,
     fast_rules,
     sink_config,
 )
-from peers.process import LOOPBACK, free_port, wait_until
+from peers.process import LOOPBACK, AsyncInThread, free_port, wait_until
+from tests.fakes.statuspage_api import FakeStatusPageAPI
 from tests.servers.postgres import PostgresServer, private_dir
 from tests.servers.redis import RedisServer
 
@@ -58,6 +65,10 @@ RECORDING_FILE = RULES_GENERATED / "prometheus_rules.yaml"
 # Where RedisDown (critical) must arrive, one notification per integration.
 CRITICAL_PATHS = ("/pagerduty/pagerduty", "/slack-incidents/slack", "/statuspage/webhook")
 WARNING_PATH = "/slack-warnings/slack"
+
+SMS_PATH = "/sms-emergency/sns"
+# The status-page component the bridge keeps in step with RedisDown.
+COMPONENT = "redis-cache"
 
 PEER_TIMEOUT = 2.0
 GROUP_INTERVAL = 2.0
@@ -76,6 +87,7 @@ class Pipeline:
     prometheus: Prometheus
     alertmanagers: list[Alertmanager]
     sink: WebhookSink
+    page: FakeStatusPageAPI
     # Seconds from a scenario's start to its last expected notification (set by wait_once).
     arrived_after: float = 0.0
 
@@ -155,21 +167,46 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     try:
         with (
             WebhookSink() as sink,
+            AsyncInThread(FakeStatusPageAPI("statuspage", components=[COMPONENT])) as page,
             RedisServer(base / "redis") as redis_server,
             PostgresServer(pg_base) as postgres,
         ):
-            exporter_config = f"""\
-global:
-  scrape_timeout: 5s
-redis:
-  - name: cache
-    url: redis://{LOOPBACK}:{redis_server.port}/0
-postgres:
-  - name: main
-    dsn: postgresql://postgres@{LOOPBACK}:{postgres.port}/postgres
-"""
+            exporter_port = free_port()
+            token = base / "bridge-token"
+            token.write_text("e2e-bridge-token-5d1c\n")
+            exporter_config = {
+                "global": {"scrape_timeout": "5s"},
+                "redis": [{"name": "cache", "url": f"redis://{LOOPBACK}:{redis_server.port}/0"}],
+                "postgres": [{"name": "main", "dsn": f"postgresql://postgres@{LOOPBACK}:{postgres.port}/postgres"}],
+                "statuspage_bridge": {
+                    "token_file": str(token),
+                    "provider": {
+                        "kind": "statuspage",
+                        "url": page.url,
+                        "page_id": page.page_id,
+                        "api_key": page.api_key,
+                    },
+                    "components": [
+                        {"name": "Cache", "id": COMPONENT, "match": ['alertname="RedisDown"', 'target="cache"']}
+                    ],
+                    # the scenarios take Redis down and up again within seconds
+                    "min_flap_interval": "0s",
+                    "retry": {"initial_backoff": "200ms", "max_backoff": "2s"},
+                    "incidents": {"enabled": True},
+                },
+            }
+            bridge_webhook = {
+                "url": f"http://{LOOPBACK}:{exporter_port}/bridge/alertmanager",
+                "send_resolved": True,
+                "max_alerts": 0,
+                "http_config": {"authorization": {"type": "Bearer", "credentials_file": str(token)}},
+            }
             am_config = base / "alertmanager.yml"
-            am_config.write_text(yaml.safe_dump(sink_config(ALERTMANAGER_CONFIG, sink, group_interval="2s")))
+            am_config.write_text(
+                yaml.safe_dump(
+                    sink_config(ALERTMANAGER_CONFIG, sink, group_interval="2s", also={"statuspage": [bridge_webhook]})
+                )
+            )
             cluster = [free_port(), free_port()]
             alertmanagers = [
                 Alertmanager(
@@ -183,7 +220,7 @@ postgres:
                 for i in range(2)
             ]
             with (
-                StackExporter(base, exporter_config) as exporter,
+                StackExporter(base, yaml.safe_dump(exporter_config), port=exporter_port) as exporter,
                 NodeExporter(base) as node,
                 alertmanagers[0],
                 alertmanagers[1],
@@ -205,7 +242,7 @@ postgres:
                     "recording.yaml": yaml.safe_load(RECORDING_FILE.read_text()),
                 }
                 with Prometheus(base, prometheus_config, rules) as prometheus:
-                    p = Pipeline(redis_server, postgres, exporter, prometheus, alertmanagers, sink)
+                    p = Pipeline(redis_server, postgres, exporter, prometheus, alertmanagers, sink, page)
                     # Warm: both replicas see each other, both jobs are up, and the
                     # Watchdog has made the whole trip once (Alertmanager discovered,
                     # cluster settled).
@@ -243,8 +280,9 @@ def test_redis_down_reaches_critical_receivers_exactly_once(pipeline: Pipeline) 
             assert notification.labels("severity") == {"critical"}
         report("Redis killed -> RedisDown at pagerduty, slack-incidents, statuspage once each", started, pipeline,
                sent_by=sorted({n.sender for n in found}))  # fmt: skip
-        # Escalation and SMS are for escalated criticals only.
-        assert not pipeline.sink.received(receiver="sms-emergency", alertname="RedisDown")
+        # SMS is for the escalated copy only, which is not due yet.
+        assert not pipeline.notifications(SMS_PATH, "RedisDown", "firing", started)
+        assert time.monotonic() - started < _escalation_seconds("RedisDown"), "too slow to tell page from SMS"
     finally:
         redis_back(pipeline, started)
 
@@ -324,3 +362,65 @@ def test_killing_one_alertmanager_mid_incident_still_notifies_once(pipeline: Pip
             interval=0.2,
             message="the restarted Alertmanager rejoins the cluster",
         )
+
+
+def _escalation_seconds(alertname: str) -> float:
+    """When the escalated copy of ``alertname`` fires in this pipeline (its ``for``, divided as fast_rules does)."""
+    for rule in fast_rules(ALERTS_FILE)["groups"]:
+        for r in rule["rules"]:
+            if r.get("alert") == alertname and r.get("labels", {}).get("escalated") == "true":
+                return duration_seconds(r["for"])
+    raise AssertionError(f"{alertname} has no escalated copy in {ALERTS_FILE}")
+
+
+def _component_writes(page: FakeStatusPageAPI, since_request: int, status: str) -> list[Any]:
+    return [
+        r
+        for r in page.requests[since_request:]
+        if r.method == "PATCH"
+        and r.path.endswith(f"/components/{COMPONENT}")
+        and r.json["component"]["status"] == status
+    ]
+
+
+def test_downtime_chain_pages_escalates_and_keeps_the_status_page_in_step(pipeline: Pipeline) -> None:
+    """Redis killed: paged at once, the public component down once, SMS only after the
+    escalation time; Redis back: the component operational and the incident resolved."""
+    page = pipeline.page
+    mark = len(page.requests)
+    escalate_after = _escalation_seconds("RedisDown")
+    started = time.monotonic()
+    pipeline.redis.process.kill()  # type: ignore[union-attr]
+    try:
+        pipeline.wait_once(CRITICAL_PATHS, "RedisDown", "firing", started)
+        paged_after = pipeline.arrived_after
+        wait_until(lambda: page.status_of(COMPONENT) == "major_outage", DEADLINE, interval=0.1,
+                   message="the bridge sets the component to major_outage")  # fmt: skip
+        # two Alertmanagers each sent the notification (and repeat it): one API call
+        assert len(_component_writes(page, mark, "major_outage")) == 1, page.requests[mark:]
+        opened = [r for r in page.requests[mark:] if r.method == "POST" and r.path.endswith("/incidents")]
+        assert len(opened) == 1, opened
+
+        sms = pipeline.wait_once((SMS_PATH,), "RedisDown", "firing", started)
+        escalated_after = sms[0].received - started
+        assert sms[0].labels("escalated") == {"true"}
+        assert escalated_after >= escalate_after, f"SMS after {escalated_after:.1f} s, before the escalation time"
+        assert page.status_of(COMPONENT) == "major_outage"
+        report("Redis killed -> paged, component down once, escalated to SMS", started, pipeline,
+               paged_after=f"{paged_after:.1f}s", sms_after=f"{escalated_after:.1f}s",
+               escalation=f"{escalate_after:g}s")  # fmt: skip
+
+        back = time.monotonic()
+        pipeline.redis.start()
+        wait_until(lambda: page.status_of(COMPONENT) == "operational", DEADLINE, interval=0.1,
+                   message="the bridge sets the component back to operational")  # fmt: skip
+        wait_until(lambda: not page.open_incidents(), DEADLINE, interval=0.1, message="the incident is resolved")
+        time.sleep(DUPLICATE_WINDOW)
+        assert len(_component_writes(page, mark, "operational")) == 1, page.requests[mark:]
+        report("Redis back -> component operational, incident resolved", back)
+        # what reached the public page says nothing about our hosts
+        for r in page.requests[mark:]:
+            body = json.dumps(r.json)
+            assert LOOPBACK not in body and str(pipeline.redis.port) not in body, body
+    finally:
+        redis_back(pipeline, started)

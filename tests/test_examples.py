@@ -25,3 +25,4 @@ def test_example_config_is_valid(tmp_path: Path) -> None:
     from exporter.collectors import SETTINGS, SOURCES
 
     assert sections == set(SOURCES) | set(SETTINGS), "examples/config.yml should show every section"
+    assert config.bridge is not None, "examples/config.yml should show the status-page bridge"

@@ -8,22 +8,24 @@ local n = promql.num;
     local c = $._config,
     local a = c.app,
     local on = app.by(c),
+    local e = c.escalation,
     groups+: [
       {
         name: 'stack-exporter.app',
         dashboard:: 'overview',
-        rules: [
-          {
-            alert: 'AppDown',
-            expr: 'up{%s} == 0' % a.selector,
-            'for': a.downFor,
-            labels: { severity: 'critical' },
-            annotations: {
-              summary: 'Prometheus cannot scrape the app: it is down or unreachable.',
-              description: 'The scrape of {{ $labels.instance }} ({{ $labels.job }}) has failed for %s; the app alerts about errors and latency are blind for it.' % a.downFor,
-            },
+        rules: esc.escalate({
+          alert: 'AppDown',
+          expr: 'up{%s} == 0' % a.selector,
+          'for': a.downFor,
+          labels: { severity: 'critical' },
+          annotations: {
+            summary: 'Prometheus cannot scrape the app: it is down or unreachable.',
+            description: 'The scrape of {{ $labels.instance }} ({{ $labels.job }}) has failed for %s; the app alerts about errors and latency are blind for it.' % a.downFor,
           },
+        }, e.appDown) + [
           {
+            // Not escalated: service discovery lost the app, which says nothing about its
+            // users (AppDown, ProbeEndpointDown and the error alerts do).
             alert: 'AppAbsent',
             expr: 'absent(up{%s})' % a.selector,
             'for': a.absentFor,
@@ -47,7 +49,7 @@ local n = promql.num;
             summary: 'The app answers too many requests with a server error (5xx).',
             description: '{{ $value | humanizePercentage }} of the requests to {{ $labels.job }} failed with a 5xx status over the last 5 minutes (threshold %s).' % promql.pct(a.errorRatioWarning),
           },
-        }, a.errorRatioEscalateFor, a.errorRatioEscalatedSeverity) + [
+        }, e.appHighErrorRatio) + [
           {
             alert: 'AppRouteHighErrorRatio',
             expr: |||
@@ -92,8 +94,8 @@ local n = promql.num;
             { name: '99', quantile: '0.99', threshold: a.latencyP99Seconds },
           ]
         ] + (
-          if a.slo.enabled then [
-            {
+          if a.slo.enabled then std.flattenArrays([
+            esc.escalate({
               alert: 'AppErrorBudgetBurn',
               expr: |||
                 %(long)s > (%(factor)s * %(budget)s)
@@ -116,9 +118,9 @@ local n = promql.num;
                 summary: 'The app is burning its availability error budget too fast.',
                 description: '{{ $labels.job }} has failed {{ $value | humanizePercentage }} of its requests over the last %s, %sx the rate a %s%% SLO allows over 30 days.' % [w.long, n(w.factor), n(a.slo.target * 100)],
               },
-            }
+            }, if std.objectHas(e.appErrorBudgetBurn, w.long) then e.appErrorBudgetBurn[w.long] else null)
             for w in a.slo.windows
-          ] else []
+          ]) else []
         ),
       },
     ],

@@ -1,4 +1,5 @@
 // Directus (CMS).
+local esc = import '../lib/escalate.libsonnet';
 local promql = import '../lib/promql.libsonnet';
 local n = promql.num;
 {
@@ -9,19 +10,18 @@ local n = promql.num;
       {
         name: 'stack-exporter.directus',
         dashboard:: 'overview',
-        rules: [
-          {
-            alert: 'DirectusDown',
-            expr: 'directus_up{%s} == 0' % s,
-            'for': c.downFor,
-            labels: { severity: 'critical' },
-            annotations: {
-              summary: 'The Directus CMS does not answer.',
-              description: 'The exporter cannot reach Directus {{ $labels.target }}.',
-            },
+        rules: esc.escalate({
+          alert: 'DirectusDown',
+          expr: 'directus_up{%s} == 0' % s,
+          'for': c.downFor,
+          labels: { severity: 'critical' },
+          annotations: {
+            summary: 'The Directus CMS does not answer.',
+            description: 'The exporter cannot reach Directus {{ $labels.target }}.',
           },
-        ] + [
-          {
+        }, $._config.escalation.directusDown) + std.flattenArrays([
+          // Only the critical level (health `error`) means users are affected: it escalates.
+          esc.escalate({
             alert: 'DirectusUnhealthy',
             expr: 'directus_health_status{%s, status="%s"} == 1' % [s, t.status],
             'for': c.healthFor,
@@ -30,9 +30,9 @@ local n = promql.num;
               summary: 'Directus reports itself unhealthy.',
               description: 'Directus {{ $labels.target }} reports its health as {{ $labels.status }}.',
             },
-          }
+          }, if t.severity == 'critical' then $._config.escalation.directusUnhealthy else null)
           for t in [{ status: 'warn', severity: 'warning' }, { status: 'error', severity: 'critical' }]
-        ] + [
+        ]) + [
           {
             // In use against the pool's maximum (`poolMax`, or the connections open if more):
             // "available" counts only idle open connections, so used / (used + available) read

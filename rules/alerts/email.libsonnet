@@ -2,6 +2,7 @@
 // reputation, delivery, quotas and sending domains.  The status pages' incidents are in
 // statuspages.libsonnet, the domains' DNS records (SPF, DKIM, DMARC) in email_domains.libsonnet.
 local email = import '../lib/email.libsonnet';
+local esc = import '../lib/escalate.libsonnet';
 local promql = import '../lib/promql.libsonnet';
 local n = promql.num;
 {
@@ -28,18 +29,16 @@ local n = promql.num;
       {
         name: 'stack-exporter.email',
         dashboard:: 'email',
-        rules: [
-          {
-            alert: 'EmailProviderDown',
-            expr: 'email_provider_up{%s} == 0' % s,
-            'for': c.providerDownFor,
-            labels: { severity: 'warning' },
-            annotations: {
-              summary: 'An email provider API does not answer.',
-              description: 'The exporter cannot reach the {{ $labels.provider }} API for {{ $labels.target }}.',
-            },
+        rules: esc.escalate({
+          alert: 'EmailProviderDown',
+          expr: 'email_provider_up{%s} == 0' % s,
+          'for': c.providerDownFor,
+          labels: { severity: 'warning' },
+          annotations: {
+            summary: 'An email provider API does not answer.',
+            description: 'The exporter cannot reach the {{ $labels.provider }} API for {{ $labels.target }}.',
           },
-        ] + [
+        }, $._config.escalation.emailProviderDown) + [
           // One alert per condition and severity, read from the provider's own reputation
           // figure where it reports one (Postmark, AWS SES) and from the ratio the pack
           // computes from email_events_total otherwise; the description says which.
@@ -65,23 +64,22 @@ local n = promql.num;
             },
           ]
           for t in r.levels
-        ] + [
-          {
-            // Only where the provider reports deliveries (SendGrid, Mailgun, Resend): a
-            // provider that never reports `delivered` has no such series, and `and` drops it.
-            alert: 'EmailDeliveriesStopped',
-            expr: |||
-              sum without (event) (increase(email_events_total{%(s)s, event="requested"}[%(w)s])) > %(min)s
-              and
-              sum without (event) (increase(email_events_total{%(s)s, event="delivered"}[%(w)s])) == 0
-            ||| % { s: s, w: c.deliveriesWindow, min: n(c.deliveriesMinRequests) },
-            'for': c.deliveriesFor,
-            labels: { severity: 'critical' },
-            annotations: {
-              summary: 'Emails are requested but none are delivered.',
-              description: '{{ $value | humanize }} emails were requested from {{ $labels.provider }} ({{ $labels.target }}) in the last %s and none was delivered.' % c.deliveriesWindow,
-            },
+        ] + esc.escalate({
+          // Only where the provider reports deliveries (SendGrid, Mailgun, Resend): a
+          // provider that never reports `delivered` has no such series, and `and` drops it.
+          alert: 'EmailDeliveriesStopped',
+          expr: |||
+            sum without (event) (increase(email_events_total{%(s)s, event="requested"}[%(w)s])) > %(min)s
+            and
+            sum without (event) (increase(email_events_total{%(s)s, event="delivered"}[%(w)s])) == 0
+          ||| % { s: s, w: c.deliveriesWindow, min: n(c.deliveriesMinRequests) },
+          'for': c.deliveriesFor,
+          labels: { severity: 'critical' },
+          annotations: {
+            summary: 'Emails are requested but none are delivered.',
+            description: '{{ $value | humanize }} emails were requested from {{ $labels.provider }} ({{ $labels.target }}) in the last %s and none was delivered.' % c.deliveriesWindow,
           },
+        }, $._config.escalation.emailDeliveriesStopped) + [
           {
             // Opens are inflated by Apple's Mail Privacy Protection: a relative drop against
             // the account's own baseline still says "mail goes to spam", an absolute level does not.

@@ -76,6 +76,19 @@ local n = promql.num;
             },
           },
           {
+            // The status-page bridge wants a component changed and the provider has not
+            // taken it (refused, rate-limited, down) for this long: the public page is
+            // wrong, and the people handling the outage must update it by hand.
+            alert: 'StackExporterStatusPageBridgeFailing',
+            expr: 'stack_exporter_bridge_sync_pending{%s} == 1' % s,
+            'for': c.bridgeStaleFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'The public status page is not updated: the status-page bridge cannot reach it.',
+              description: 'The bridge on {{ $labels.instance }} has not been able to set component {{ $labels.component }} for %s; the public page shows an old status. See the exporter log for the provider error.' % c.bridgeStaleFor,
+            },
+          },
+          {
             // The collector still succeeds when one of its queries fails (the rest of the
             // scrape goes on): only this counter says that query's series are gone.
             alert: 'StackExporterQueryFailing',

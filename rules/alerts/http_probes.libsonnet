@@ -1,5 +1,6 @@
 // Uptime and TLS of the configured URLs (the `http_probes` source), from probe metrics
 // (blackbox_exporter names, so the same alerts work on blackbox_exporter's probes).
+local esc = import '../lib/escalate.libsonnet';
 local n = (import '../lib/promql.libsonnet').num;
 {
   prometheusAlerts+:: {
@@ -12,17 +13,16 @@ local n = (import '../lib/promql.libsonnet').num;
       {
         name: 'stack-exporter.http_probes',
         dashboard:: 'overview',
-        rules: [
-          {
-            alert: 'ProbeEndpointDown',
-            expr: 'probe_success{%s} == 0' % c.selector,
-            'for': c.downFor,
-            labels: { severity: 'critical' },
-            annotations: {
-              summary: 'An HTTP endpoint is down.',
-              description: 'The probe of %s has failed for %s.' % [t, c.downFor],
-            },
+        rules: esc.escalate({
+          alert: 'ProbeEndpointDown',
+          expr: 'probe_success{%s} == 0' % c.selector,
+          'for': c.downFor,
+          labels: { severity: 'critical' },
+          annotations: {
+            summary: 'An HTTP endpoint is down.',
+            description: 'The probe of %s has failed for %s.' % [t, c.downFor],
           },
+        }, $._config.escalation.probeEndpointDown) + [
           {
             alert: 'ProbeSlow',
             expr: 'probe_duration_seconds{%s} > %s' % [c.selector, n(c.slowSeconds)],

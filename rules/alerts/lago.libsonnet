@@ -1,5 +1,6 @@
 // Billing (Lago): the API and the trends of failed payments, overdue balance and churn.
 // Lago's counts are gauges (totals of list endpoints), so trends are differences over time.
+local esc = import '../lib/escalate.libsonnet';
 local n = (import '../lib/promql.libsonnet').num;
 {
   prometheusAlerts+:: {
@@ -9,17 +10,16 @@ local n = (import '../lib/promql.libsonnet').num;
       {
         name: 'stack-exporter.lago',
         dashboard:: 'billing',
-        rules: [
-          {
-            alert: 'LagoDown',
-            expr: 'lago_up{%s} == 0' % s,
-            'for': c.downFor,
-            labels: { severity: 'critical' },
-            annotations: {
-              summary: 'The Lago billing API does not answer.',
-              description: 'The exporter cannot reach the Lago API {{ $labels.target }}.',
-            },
+        rules: esc.escalate({
+          alert: 'LagoDown',
+          expr: 'lago_up{%s} == 0' % s,
+          'for': c.downFor,
+          labels: { severity: 'critical' },
+          annotations: {
+            summary: 'The Lago billing API does not answer.',
+            description: 'The exporter cannot reach the Lago API {{ $labels.target }}.',
           },
+        }, $._config.escalation.lagoDown) + [
           {
             alert: 'LagoFailedPaymentsIncreasing',
             // More failed invoices than `failedWindow` ago: enough of them, and most of the

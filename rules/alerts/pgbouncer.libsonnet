@@ -1,4 +1,5 @@
 // PgBouncer pools in front of PostgreSQL (the `pgbouncer` source).
+local esc = import '../lib/escalate.libsonnet';
 local promql = import '../lib/promql.libsonnet';
 local n = promql.num;
 {
@@ -8,17 +9,16 @@ local n = promql.num;
       {
         name: 'stack-exporter.pgbouncer',
         dashboard:: 'postgres',
-        rules: [
-          {
-            alert: 'PgBouncerDown',
-            expr: 'pgbouncer_up{%s} == 0' % b.selector,
-            'for': b.downFor,
-            labels: { severity: 'critical' },
-            annotations: {
-              summary: 'A PgBouncer admin console cannot be reached.',
-              description: 'The exporter cannot query PgBouncer {{ $labels.target }}.',
-            },
+        rules: esc.escalate({
+          alert: 'PgBouncerDown',
+          expr: 'pgbouncer_up{%s} == 0' % b.selector,
+          'for': b.downFor,
+          labels: { severity: 'critical' },
+          annotations: {
+            summary: 'A PgBouncer admin console cannot be reached.',
+            description: 'The exporter cannot query PgBouncer {{ $labels.target }}.',
           },
+        }, $._config.escalation.pgBouncerDown) + [
           {
             alert: 'PgBouncerClientsWaiting',
             expr: 'pgbouncer_pools_client_waiting_connections{%s} > 0' % b.selector,
@@ -29,17 +29,16 @@ local n = promql.num;
               description: '{{ $value }} clients of pool {{ $labels.database }}/{{ $labels.user }} on {{ $labels.target }} have been waiting for a server connection for %s.' % b.clientsWaitingFor,
             },
           },
-          {
-            alert: 'PgBouncerPoolExhausted',
-            expr: 'pgbouncer_pools_client_maxwait_seconds{%s} > %s' % [b.selector, n(b.maxWaitSeconds)],
-            'for': b.maxWaitFor,
-            labels: { severity: 'critical' },
-            annotations: {
-              summary: 'A PgBouncer pool is exhausted: clients wait seconds for a connection.',
-              description: 'The oldest waiting client of pool {{ $labels.database }}/{{ $labels.user }} on {{ $labels.target }} has waited {{ $value | humanizeDuration }} (threshold %ss).' % n(b.maxWaitSeconds),
-            },
+        ] + esc.escalate({
+          alert: 'PgBouncerPoolExhausted',
+          expr: 'pgbouncer_pools_client_maxwait_seconds{%s} > %s' % [b.selector, n(b.maxWaitSeconds)],
+          'for': b.maxWaitFor,
+          labels: { severity: 'critical' },
+          annotations: {
+            summary: 'A PgBouncer pool is exhausted: clients wait seconds for a connection.',
+            description: 'The oldest waiting client of pool {{ $labels.database }}/{{ $labels.user }} on {{ $labels.target }} has waited {{ $value | humanizeDuration }} (threshold %ss).' % n(b.maxWaitSeconds),
           },
-        ] + [
+        }, $._config.escalation.pgBouncerPoolExhausted) + [
           {
             alert: 'PgBouncerClientConnectionsHigh',
             expr: |||

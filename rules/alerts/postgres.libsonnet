@@ -1,4 +1,5 @@
 // PostgreSQL servers (PgBouncer's pools have their own file, pgbouncer.libsonnet).
+local esc = import '../lib/escalate.libsonnet';
 local promql = import '../lib/promql.libsonnet';
 local n = promql.num;
 {
@@ -8,18 +9,16 @@ local n = promql.num;
       {
         name: 'stack-exporter.postgres',
         dashboard:: 'postgres',
-        rules: [
-          {
-            alert: 'PostgresDown',
-            expr: 'pg_up{%s} == 0' % c.selector,
-            'for': c.downFor,
-            labels: { severity: 'critical' },
-            annotations: {
-              summary: 'A PostgreSQL server cannot be reached.',
-              description: 'The exporter cannot query PostgreSQL {{ $labels.target }}.',
-            },
+        rules: esc.escalate({
+          alert: 'PostgresDown',
+          expr: 'pg_up{%s} == 0' % c.selector,
+          'for': c.downFor,
+          labels: { severity: 'critical' },
+          annotations: {
+            summary: 'A PostgreSQL server cannot be reached.',
+            description: 'The exporter cannot query PostgreSQL {{ $labels.target }}.',
           },
-        ] + [
+        }, $._config.escalation.postgresDown) + [
           {
             alert: 'PostgresTooManyConnections',
             expr: 'target:pg_connections:ratio > %s' % n(t.ratio),

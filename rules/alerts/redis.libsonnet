@@ -1,4 +1,5 @@
 // Redis servers, replicas, clusters and sentinels.
+local esc = import '../lib/escalate.libsonnet';
 local promql = import '../lib/promql.libsonnet';
 local n = promql.num;
 {
@@ -12,17 +13,16 @@ local n = promql.num;
       {
         name: 'stack-exporter.redis',
         dashboard:: 'redis',
-        rules: [
-          {
-            alert: 'RedisDown',
-            expr: 'redis_up{%s} == 0' % s,
-            'for': c.downFor,
-            labels: { severity: 'critical' },
-            annotations: {
-              summary: 'A Redis server cannot be reached.',
-              description: 'The exporter cannot reach Redis {{ $labels.target }}.',
-            },
+        rules: esc.escalate({
+          alert: 'RedisDown',
+          expr: 'redis_up{%s} == 0' % s,
+          'for': c.downFor,
+          labels: { severity: 'critical' },
+          annotations: {
+            summary: 'A Redis server cannot be reached.',
+            description: 'The exporter cannot reach Redis {{ $labels.target }}.',
           },
+        }, $._config.escalation.redisDown) + [
           {
             // Against maxmemory where one is set; without it (maxmemory 0, the default) Redis
             // grows until the kernel's OOM killer stops it, so the limit is then the host's

@@ -104,6 +104,30 @@ ROUTES = [
     ({"alertname": "PostgresTooManyConnections", "severity": "warning", "target": "main"}, WARNING),
     ({"alertname": "AppHighErrorRatio", "severity": "warning", "job": "app"}, WARNING),
     ({"alertname": "AppHighErrorRatio", "severity": "critical", "escalated": "true", "job": "app"}, ESCALATED),
+    # A critical's escalated copy: SMS as well, then where its twin goes (one incident there).
+    ({"alertname": "RedisDown", "severity": "critical", "escalated": "true", "target": "cache"}, ESCALATED),
+    ({"alertname": "PostgresDown", "severity": "critical", "escalated": "true", "target": "main"}, ESCALATED),
+    (
+        {
+            "alertname": "ProbeEndpointDown",
+            "severity": "critical",
+            "escalated": "true",
+            "job": "blackbox",
+            "instance": "https://www.example.com",
+        },
+        ESCALATED,
+    ),
+    # A warning's escalated copy (EmailProviderDown) is critical: its first page, with the SMS.
+    (
+        {
+            "alertname": "EmailProviderDown",
+            "severity": "critical",
+            "escalated": "true",
+            "target": "mail",
+            "provider": "ses",
+        },
+        ESCALATED,
+    ),
     # Only criticals escalate; a stray escalated label on a warning changes nothing.
     ({"alertname": "RedisMemoryHigh", "severity": "warning", "escalated": "true", "target": "cache"}, WARNING),
     ({"alertname": "RedisDown", "severity": "critical", "escalated": "false", "target": "cache"}, CRITICAL),

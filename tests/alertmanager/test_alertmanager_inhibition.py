@@ -48,6 +48,36 @@ CASES: dict[str, list[tuple[dict[str, str], bool]]] = {
         ({"alertname": "AppHighErrorRatio", "severity": "warning", "job": "app"}, True),
         ({"alertname": "AppHighErrorRatio", "severity": "warning", "job": "billing-app"}, False),
     ],
+    # A critical's escalated copy is critical too: the only rule that mutes criticals is a
+    # down-alert's, and a down-alert's own copy carries its name, which that rule spares.
+    # Targets of their own: every case shares one Alertmanager, and `case` is in no `equal`.
+    "nothing mutes the escalated copy of a critical": [
+        ({"alertname": "RedisDown", "severity": "critical", "target": "esc-cache"}, False),
+        ({"alertname": "RedisDown", "severity": "critical", "escalated": "true", "target": "esc-cache"}, False),
+        ({"alertname": "PgBouncerDown", "severity": "critical", "target": "esc-pool"}, False),
+        ({"alertname": "PgBouncerDown", "severity": "critical", "escalated": "true", "target": "esc-pool"}, False),
+        (
+            {
+                "alertname": "ProbeEndpointDown",
+                "severity": "critical",
+                "escalated": "true",
+                **PROBE,
+                "target": "esc-shop",
+            },
+            False,
+        ),
+        (
+            {
+                "alertname": "EmailProviderDown",
+                "severity": "critical",
+                "escalated": "true",
+                "target": "mail",
+                "provider": "esc-provider",
+            },
+            False,
+        ),
+        ({"alertname": "EmailProviderDown", "severity": "warning", "target": "mail", "provider": "esc-provider"}, True),
+    ],
     "a component that is down mutes its other alerts": [
         ({"alertname": "RedisDown", "severity": "critical", "target": "cache"}, False),
         ({"alertname": "RedisReplicaLinkDown", "severity": "warning", "target": "cache"}, True),
@@ -283,7 +313,11 @@ INCIDENTS: list[list[dict[str, str]]] = [
     # Two databases of one server; two servers of one alert.
     [{"alertname": "PostgresTxIDWraparound", "severity": "critical", "target": "main", "datname": "app"}],
     [{"alertname": "PostgresTxIDWraparound", "severity": "critical", "target": "main", "datname": "billing"}],
-    [{"alertname": "RedisDown", "severity": "critical", "target": "cache"}],
+    # A critical and its escalated copy are one incident: one PagerDuty incident, not two.
+    [
+        {"alertname": "RedisDown", "severity": "critical", "target": "cache"},
+        {"alertname": "RedisDown", "severity": "critical", "escalated": "true", "target": "cache"},
+    ],
     [{"alertname": "RedisDown", "severity": "critical", "target": "sessions"}],
     # Two providers, both accounts named `mail`; one provider's two figures are one incident.
     [
@@ -353,8 +387,24 @@ def test_coexisting_incidents_page_apart(alertmanager: Alertmanager) -> None:
         for group in groups:
             # The group's labels (the page's title and silence link) name the broken thing.
             common = set.intersection(*(set(_key(a["labels"])) for a in group["alerts"]))
-            identifying = {(k, v) for k, v in common if k not in {"severity", "figure", "long", "short"}}
+            identifying = {(k, v) for k, v in common if k not in {"severity", "escalated", "figure", "long", "short"}}
             assert identifying <= set(group["labels"].items()), (group["labels"], identifying)
         return True
 
     wait_until(grouped, 10, interval=0.1, message="each incident in a group of its own")
+
+
+def test_only_the_escalated_copy_reaches_the_sms_receiver(alertmanager: Alertmanager) -> None:
+    """RedisDown and its escalated copy: the SMS receiver has one group, holding the copy only."""
+    twin = {"alertname": "RedisDown", "severity": "critical", "target": "sms-queue"}
+    copy = {**twin, "escalated": "true"}
+    alertmanager.post_alerts([alert(**twin, case="sms"), alert(**copy, case="sms")])
+
+    def grouped() -> bool:
+        sms = http_json(f"{alertmanager.url}/api/v2/alerts/groups?receiver=sms-emergency&filter=case%3D%22sms%22")
+        pages = http_json(f"{alertmanager.url}/api/v2/alerts/groups?receiver=pagerduty&filter=case%3D%22sms%22")
+        assert [[_key(a["labels"]) for a in g["alerts"]] for g in sms] == [[_key(copy)]], sms
+        assert [{_key(a["labels"]) for a in g["alerts"]} for g in pages] == [{_key(twin), _key(copy)}], pages
+        return True
+
+    wait_until(grouped, 10, interval=0.1, message="the SMS gets the copy, the pager one group of both")

@@ -71,6 +71,11 @@ RATIO = (
     "the email ratios are recorded only with enough emails requested in the window (ratioMinRequests,"
     " openMinRequests), and the fakes' daily counters do not grow during the test"
 )
+BRIDGE = (
+    "the live stack runs no status-page bridge; tests/bridge and the end-to-end pipeline test"
+    " check its series against a real Alertmanager and a fake page"
+)
+BRIDGE_PANELS = ("Public components", "Time since last sync", "Notifications received", "Status-page API calls")
 # (dashboard uid, panel title) -> why it may be empty here; None: every query of the panel,
 # else only queries whose expression contains the given text.
 NO_DATA_OK: dict[tuple[str, str], tuple[str, str | None]] = {
@@ -94,10 +99,21 @@ NO_DATA_OK: dict[tuple[str, str], tuple[str, str | None]] = {
         None,
     ),
     **{("stack-email", title): (SES, None) for title in SES_PANELS},
+    **{("stack-exporter", title): (BRIDGE, None) for title in BRIDGE_PANELS},
 }
 # Metrics a panel may reference that nothing in this test emits.
 NOT_EMITTED_OK = {
     "directus_up": "no Directus collector exists yet",
+    **dict.fromkeys(
+        (
+            "stack_exporter_bridge_sync_pending",
+            "stack_exporter_bridge_component_status",
+            "stack_exporter_bridge_last_sync_success_timestamp_seconds",
+            "stack_exporter_bridge_notifications_total",
+            "stack_exporter_bridge_api_calls_total",
+        ),
+        BRIDGE,
+    ),
     **dict.fromkeys(
         (
             "ses_account_sending_enabled",

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.rules.rulepack import PROMTOOL, alert_rules, render
@@ -30,7 +31,7 @@ def test_threshold_override_changes_the_expression() -> None:
 
 
 def test_escalation_and_for_durations_come_from_config() -> None:
-    changed = render("{ _config+:: { app+: { errorRatioWarning: 0.02, errorRatioEscalateFor: '1h' } } }")
+    changed = render("{ _config+:: { app+: { errorRatioWarning: 0.02 }, escalation+: { appHighErrorRatio: '1h' } } }")
     rules = [r for r in alert_rules(changed["alerts"]["groups"]) if r["alert"] == "AppHighErrorRatio"]
     assert [(r["labels"]["severity"], r["for"], r["labels"].get("escalated")) for r in rules] == [
         ("warning", "5m", None),
@@ -38,6 +39,41 @@ def test_escalation_and_for_durations_come_from_config() -> None:
     ]
     # The threshold, wherever the expression puts it (a traffic floor may follow it).
     assert all("ratio_rate5m > 0.02\n" in r["expr"] + "\n" for r in rules)
+
+
+def _escalated(rendered: dict[str, Any]) -> dict[tuple[str, str], str]:
+    """(alertname, long window or '') -> `for` of every escalated copy."""
+    return {
+        (r["alert"], r["labels"].get("long", "")): r["for"]
+        for r in alert_rules(rendered["alerts"]["groups"])
+        if r["labels"].get("escalated") == "true"
+    }
+
+
+def test_every_escalation_time_comes_from_the_escalation_block() -> None:
+    default = _escalated(render())
+    config = render()["config"]["escalation"]
+    assert len(default) == sum(len(v) if isinstance(v, dict) else 1 for v in config.values())
+    # one minute more on every key moves exactly that alert's copy
+    override = ", ".join(
+        f"{key}: {{ '1h': '61m' }}" if isinstance(value, dict) else f"{key}: '7h'" for key, value in config.items()
+    )
+    changed = _escalated(render(f"{{ _config+:: {{ escalation+: {{ {override} }} }} }}"))
+    assert set(changed) == set(default)
+    assert set(changed.values()) == {"7h", "61m"}
+    assert changed[("AppErrorBudgetBurn", "1h")] == "61m"
+
+
+def test_an_escalation_can_be_turned_off() -> None:
+    changed = _escalated(render("{ _config+:: { escalation+: { redisDown: null } } }"))
+    assert ("RedisDown", "") not in changed
+    assert ("PostgresDown", "") in changed
+
+
+def test_an_escalation_before_the_alerts_own_for_fails_to_render() -> None:
+    # RedisDown's own `for` is 1m: an escalation at 1m would send the SMS with the first page.
+    with pytest.raises(RuntimeError, match="RedisDown: the escalation"):
+        render("{ _config+:: { escalation+: { redisDown: '1m' } } }")
 
 
 def test_selector_override_reaches_every_exporter_rule() -> None:
@@ -75,9 +111,12 @@ def test_slo_alerts_can_be_turned_off() -> None:
 
 def test_links_follow_the_link_settings() -> None:
     changed = render("{ _config+:: { grafanaUrl: 'https://g.internal', runbookUrlBase: 'https://wiki/runbooks' } }")
-    (rule,) = [r for r in alert_rules(changed["alerts"]["groups"]) if r["alert"] == "RedisDown"]
-    assert rule["annotations"]["dashboard_url"] == "https://g.internal/d/stack-redis"
-    assert rule["annotations"]["runbook_url"] == "https://wiki/runbooks#redisdown"
+    # the alert and its escalated copy: one runbook, one dashboard
+    rules = [r for r in alert_rules(changed["alerts"]["groups"]) if r["alert"] == "RedisDown"]
+    assert len(rules) == 2
+    for rule in rules:
+        assert rule["annotations"]["dashboard_url"] == "https://g.internal/d/stack-redis"
+        assert rule["annotations"]["runbook_url"] == "https://wiki/runbooks#redisdown"
 
 
 # blackbox_exporter's probes: no `target` label, the probed URL is the instance (relabelled

@@ -143,6 +143,12 @@ class Incident:
     # Beyond the series: whether the variant's captured values allow the incident at all
     # (an ed25519 DKIM key cannot be a short RSA key).
     applies: Callable[[Sequence[Sample]], bool] | None = None
+    # For an alert that escalates (rules/lib/escalate.libsonnet): minutes after the start by
+    # which the escalated copy (critical, escalated="true", the same labels) must fire too,
+    # when the incident lasts that long.  It must not fire yet when the alert is first checked
+    # (`fires_within`): the page comes first, the escalation later.  The copy exists wherever
+    # the alert can fire, so the docs row of the condition covers both.
+    escalates_within: int | None = None
 
     def needs(self) -> tuple[tuple[str, Mapping[str, str]], ...]:
         return self.required if self.required is not None else tuple((c.name, c.matchers) for c in self.changes)
@@ -326,22 +332,46 @@ def promtool_groups(
         # see the condition, one for the `for` to elapse), and the check must fall on an
         # evaluation or the ALERTS sample it reads is already stale
         step = int(source.evaluation_interval.removesuffix("m"))
-        length = incident.start + incident.fires_within + (2 * step if step > 5 else 0)
+        slack = 2 * step if step > 5 else 0
+        length = incident.start + incident.fires_within + slack
         length = -(-length // step) * step
-        values = {i: healthy_values(s, rules, length) for i, s in enumerate(samples)}
+        # an escalating incident lasts until its escalated copy is due
+        end = length
+        if incident.escalates_within is not None:
+            end = -(-(incident.start + incident.escalates_within + slack) // step) * step
+        values = {i: healthy_values(s, rules, end) for i, s in enumerate(samples)}
         for change in incident.changes:
             for i, s in enumerate(samples):
                 if s.matches(change.name, change.matchers):
                     values[i] = apply(values[i], s, change, incident.start)
-        labels = {"alertname": incident.alert, "alertstate": "firing", "severity": incident.severity}
+        # the alert itself, not its escalated copy (which may share its severity)
+        labels = {"alertname": incident.alert, "alertstate": "firing", "severity": incident.severity, "escalated": ""}
         extra = incident.expect_labels(variant, samples) if incident.expect_labels else {}
         matchers = ", ".join(f'{k}="{v}"' for k, v in {**labels, **extra}.items())
         by = ", ".join(extra)
+        escalation: list[dict[str, Any]] = []
+        if incident.escalates_within is not None:
+            escalated = {**labels, "severity": "critical", "escalated": "true", **extra}
+            esc_matchers = ", ".join(f'{k}="{v}"' for k, v in escalated.items())
+            # not yet when the alert itself is checked: the page first ... (a coarse
+            # evaluation's slack can reach the escalation: there rules/tests/ time it)
+            if not slack:
+                escalation.append({"expr": f"ALERTS{{{esc_matchers}}}", "eval_time": f"{length}m", "exp_samples": []})
+            escalation.append(
+                {
+                    # ... the escalation when the incident lasts
+                    "expr": f"max by ({by}) (ALERTS{{{esc_matchers}}})",
+                    "eval_time": f"{end}m",
+                    "exp_samples": [
+                        {"labels": "{" + ", ".join(f'{k}="{v}"' for k, v in extra.items()) + "}", "value": 1}
+                    ],
+                }
+            )
         groups.append(
             {
                 "name": f"{source.name}/{variant.name}: {incident.condition}",
                 "interval": "1m",
-                "input_series": [*_series(samples, values, source.scrape_labels), *up_series(length)],
+                "input_series": [*_series(samples, values, source.scrape_labels), *up_series(end)],
                 "promql_expr_test": [
                     {
                         # not before the incident starts ...
@@ -357,6 +387,7 @@ def promtool_groups(
                             {"labels": "{" + ", ".join(f'{k}="{v}"' for k, v in extra.items()) + "}", "value": 1}
                         ],
                     },
+                    *escalation,
                 ],
             }
         )

@@ -81,7 +81,8 @@ def _pool_size(sample: Sample, _t: int, _start: float) -> float:
 
 
 INCIDENTS = (
-    source_down("Directus does not answer", "DirectusDown", "critical", "directus_up", 15),
+    # escalation.directusDown (30m) instead of the 5m `for`
+    source_down("Directus does not answer", "DirectusDown", "critical", "directus_up", 15, escalates_within=40),
     Incident(
         # the database answers, slowly: Directus turns that check (and itself) to warn
         "Directus reports its health as warn (a slow database)",
@@ -108,6 +109,8 @@ INCIDENTS = (
             Change("directus_health_database_connections_available", becomes(0)),
         ),
         fires_within=15,
+        # escalation.directusUnhealthy (30m) instead of the 5m `for`; the warn level does not escalate
+        escalates_within=40,
         required=(("directus_health_status", {"status": "error"}),),
     ),
     Incident(

@@ -149,7 +149,15 @@ def _ratio_incident(condition: str, alert: str, severity: str, what: str, event:
 
 
 INCIDENTS = (
-    source_down("the provider's API cannot be reached", "EmailProviderDown", "warning", "email_provider_up", 20),
+    # escalation.emailProviderDown (1h) instead of the 15m `for`: the warning's first page
+    source_down(
+        "the provider's API cannot be reached",
+        "EmailProviderDown",
+        "warning",
+        "email_provider_up",
+        20,
+        escalates_within=65,
+    ),
     _ratio_incident(
         "bounces above the warning threshold", "EmailBounceRatioHigh", "warning", "bounce", "bounced", 0.05
     ),
@@ -178,6 +186,8 @@ INCIDENTS = (
         "critical",
         (Change("email_events_total", stops(), {"event": "delivered"}),),
         fires_within=90,
+        # escalation.emailDeliveriesStopped (1h) instead of the 15m `for`
+        escalates_within=135,
     ),
     Incident(
         # a steady two days, then opens fall to a tenth: the 1-day ratio falls under half its

@@ -75,6 +75,8 @@ INCIDENTS = (
         "critical",
         (Change("probe_success", becomes(0)),),
         fires_within=10,
+        # escalation.probeEndpointDown (15m) instead of the 2m `for`
+        escalates_within=23,
     ),
     Incident(
         "the endpoint answers slowly",

@@ -128,7 +128,8 @@ def from_start(minutes: float) -> Callable[[Sample, int, float], float]:
 
 
 INCIDENTS = (
-    source_down("Lago does not answer", "LagoDown", "critical", "lago_up", 15),
+    # escalation.lagoDown (30m) instead of the 5m `for`
+    source_down("Lago does not answer", "LagoDown", "critical", "lago_up", 15, escalates_within=40),
     Incident(
         # the payment provider rejects every charge (revoked key, provider outage): each new
         # invoice's payment fails, none succeeds and dunning recovers nothing

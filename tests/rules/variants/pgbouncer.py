@@ -113,7 +113,10 @@ def _clients(severity: str, clients: int) -> Incident:
 
 
 INCIDENTS = (
-    source_down("the admin console cannot be reached", "PgBouncerDown", "critical", "pgbouncer_up", 10),
+    # escalation.pgBouncerDown (15m) instead of the 1m `for`
+    source_down(
+        "the admin console cannot be reached", "PgBouncerDown", "critical", "pgbouncer_up", 10, escalates_within=25
+    ),
     Incident(
         # the pool is too small for the peak: clients queue for most of a second
         "clients keep waiting for a server connection",
@@ -132,6 +135,8 @@ INCIDENTS = (
         "critical",
         _saturated(40, _maxwait),
         fires_within=10,
+        # escalation.pgBouncerPoolExhausted (15m) instead of the 1m `for`
+        escalates_within=25,
         required=(("pgbouncer_pools_client_maxwait_seconds", POOL),),
         expect_labels=_pool,
     ),

@@ -228,7 +228,16 @@ def _wraparound(severity: str, age: float) -> Incident:
 
 
 INCIDENTS = (
-    source_down("the server cannot be reached", "PostgresDown", "critical", "pg_up", 10, expect_labels=_target),
+    # escalation.postgresDown (15m) instead of the 1m `for`
+    source_down(
+        "the server cannot be reached",
+        "PostgresDown",
+        "critical",
+        "pg_up",
+        10,
+        expect_labels=_target,
+        escalates_within=25,
+    ),
     _connections("warning", 48),  # 48 / 57 = 84%
     _connections("critical", 55),  # 96%
     _lag("warning", 10),

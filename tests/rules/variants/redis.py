@@ -226,7 +226,8 @@ def _failover(_s: Sample, t: int, start: float) -> float:
 ONE_PRIMARY_SLOTS = 5461
 
 INCIDENTS = (
-    source_down("the server cannot be reached", "RedisDown", "critical", "redis_up", 10),
+    # escalation.redisDown (30m) instead of the 1m `for`
+    source_down("the server cannot be reached", "RedisDown", "critical", "redis_up", 10, escalates_within=40),
     Incident(
         "memory used approaches the limit",
         "RedisMemoryHigh",
