@@ -328,6 +328,22 @@ def sink_config(
     return config
 
 
+def bridge_webhook(exporter_address: str, token_file: Path, base_config: Path = ALERTMANAGER_CONFIG) -> dict[str, Any]:
+    """The shipped ``statuspage`` receiver's webhook, pointed at a local exporter's bridge.
+
+    Taken from alertmanager.yml rather than written again, so ``send_resolved``,
+    ``max_alerts`` and the Bearer authorization the bridge relies on are the shipped ones;
+    only the address and the token file change.
+    """
+    config = yaml.safe_load(base_config.read_text())
+    receiver = next(r for r in config["receivers"] if r["name"] == "statuspage")
+    webhook: dict[str, Any] = copy.deepcopy(receiver["webhook_configs"][0])
+    path = urllib.parse.urlsplit(webhook["url"]).path
+    webhook["url"] = f"http://{exporter_address}{path}"
+    webhook["http_config"]["authorization"]["credentials_file"] = str(token_file)
+    return webhook
+
+
 # -- Prometheus, node_exporter, the exporter ---------------------------------------------
 
 

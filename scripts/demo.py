@@ -40,6 +40,7 @@ from peers.alerting import (
     StackExporter,
     WebhookSink,
     answers,
+    bridge_webhook,
     sink_config,
 )
 from peers.process import LOOPBACK, AsyncInThread, ProcessError, free_port
@@ -129,12 +130,7 @@ def main() -> int:
         ):
             exporter_port = port(9847)
             exporter_config, token = bridge_config(base, page)
-            bridge = {
-                "url": f"http://{LOOPBACK}:{exporter_port}/bridge/alertmanager",
-                "send_resolved": True,
-                "max_alerts": 0,
-                "http_config": {"authorization": {"type": "Bearer", "credentials_file": str(token)}},
-            }
+            bridge = bridge_webhook(f"{LOOPBACK}:{exporter_port}", token)
             am_config = base / "alertmanager.yml"
             # Demo timers: seconds instead of minutes, so changes show up quickly.
             config = sink_config(

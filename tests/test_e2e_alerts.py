@@ -46,6 +46,7 @@ from peers.alerting import (
     Prometheus,
     StackExporter,
     WebhookSink,
+    bridge_webhook,
     check_running,
     cluster_position,
     duration_seconds,
@@ -195,16 +196,11 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
                     "incidents": {"enabled": True},
                 },
             }
-            bridge_webhook = {
-                "url": f"http://{LOOPBACK}:{exporter_port}/bridge/alertmanager",
-                "send_resolved": True,
-                "max_alerts": 0,
-                "http_config": {"authorization": {"type": "Bearer", "credentials_file": str(token)}},
-            }
+            webhook = bridge_webhook(f"{LOOPBACK}:{exporter_port}", token)
             am_config = base / "alertmanager.yml"
             am_config.write_text(
                 yaml.safe_dump(
-                    sink_config(ALERTMANAGER_CONFIG, sink, group_interval="2s", also={"statuspage": [bridge_webhook]})
+                    sink_config(ALERTMANAGER_CONFIG, sink, group_interval="2s", also={"statuspage": [webhook]})
                 )
             )
             cluster = [free_port(), free_port()]
