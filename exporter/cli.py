@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import logging
+import math
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -19,7 +19,8 @@ from exporter.log import LEVELS, setup
 from exporter.redact import Redactor
 from exporter.scrape import DEFAULT_TIMEOUT_OFFSET, Engine
 from exporter.server import RELOAD, make_app, make_bridge_app, make_reloader, parse_listen_address, serve
-from exporter.webconfig import WebSettings, load_web_config
+from exporter.webconfig import WebSettings, default_web_settings, load_web_config
+from exporter.webguard import ServerLimits
 
 # 9847: inside the exporter range 9100-9999 and clear of every exporter this
 # stack runs beside (node 9100, blackbox 9115, redis 9121, pgbouncer 9127,
@@ -53,6 +54,47 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="TLS and basic auth, in the Prometheus exporter-toolkit web-config format",
     )
+    limits = ServerLimits()
+    parser.add_argument(
+        "--web.max-connections",
+        dest="max_connections",
+        type=_positive(int),
+        default=limits.max_connections,
+        metavar="N",
+        help=f"open connections served at once; more are answered 503 and closed (default {limits.max_connections})",
+    )
+    parser.add_argument(
+        "--web.idle-timeout",
+        dest="idle_timeout",
+        type=_positive(float),
+        default=limits.idle_timeout,
+        metavar="SECONDS",
+        help=f"close a keep-alive connection idle this long (default {limits.idle_timeout:g})",
+    )
+    parser.add_argument(
+        "--web.read-header-timeout",
+        dest="read_header_timeout",
+        type=_positive(float),
+        default=limits.read_header_timeout,
+        metavar="SECONDS",
+        help=f"close a new connection whose request head is not in by then (default {limits.read_header_timeout:g})",
+    )
+    parser.add_argument(
+        "--web.auth.failure-burst",
+        dest="auth_failure_burst",
+        type=_positive(int, zero=True),
+        default=limits.auth_failure_burst,
+        metavar="N",
+        help=f"failed basic-auth attempts a client may burst before 429 (default {limits.auth_failure_burst}; 0: off)",
+    )
+    parser.add_argument(
+        "--web.auth.failure-rate",
+        dest="auth_failure_rate",
+        type=_positive(float),
+        default=limits.auth_failure_rate,
+        metavar="PER_SECOND",
+        help=f"failed attempts per second a client earns back (default {limits.auth_failure_rate:g})",
+    )
     parser.add_argument("--log.level", dest="log_level", choices=list(LEVELS), default="info")
     parser.add_argument("--log.format", dest="log_format", choices=["logfmt", "json"], default="logfmt")
     parser.add_argument(
@@ -80,6 +122,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(kind: type[float] | type[int], *, zero: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number above 0 (or 0 too when ``zero``)."""
+
+    def parse(text: str) -> float:
+        try:
+            number = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(number) or number < 0 or (number == 0 and not zero):
+            raise argparse.ArgumentTypeError(f"{text!r} must be a finite number {'>= 0' if zero else '> 0'}")
+        return number
+
+    return parse
+
+
 def _fix_negated_flags(argv: Sequence[str]) -> list[str]:
     # argparse spells the negation --no-collector.redis already; accept the
     # node_exporter spelling --collector.redis=false too.
@@ -105,13 +162,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     problems: list[str] = []
     config: Config | None = None
     web_settings: WebSettings | None = None
+    limits = ServerLimits(
+        max_connections=int(args.max_connections),
+        idle_timeout=args.idle_timeout,
+        read_header_timeout=args.read_header_timeout,
+        auth_failure_burst=int(args.auth_failure_burst),
+        auth_failure_rate=args.auth_failure_rate,
+    )
     try:
         config = load()
     except ConfigError as exc:
         problems.append(str(exc))
+    except Exception as exc:  # noqa: BLE001 - a loader bug is still a message, never a traceback
+        problems.append(f"{args.config_file or '<built-in defaults>'}: {type(exc).__name__}: {exc}")
     if args.web_config_file:
         try:
-            web_settings = load_web_config(args.web_config_file)
+            web_settings = load_web_config(args.web_config_file, limits)
         except ConfigError as exc:
             problems.append(str(exc))
     try:
@@ -140,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in problems:
             log.error("invalid configuration", extra={"kv": {"err": problem}})
         return 1
+    if web_settings is None:
+        web_settings = default_web_settings(limits)
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(_run(config, load, args.listen_address, web_settings, args.timeout_offset, redactor))
@@ -172,15 +240,14 @@ async def _run(
     app = make_app(engine, make_reloader(engine, load), web_settings, bridge_host=host)
     # every reload goes through the app's: it reloads the bridge too
     reloader = app[RELOAD]
-    ssl_context = web_settings.ssl_context if web_settings else None
     bridge_runner = None
     bridge_address = config.bridge.listen_address if config.bridge else None
     if bridge_address is not None:
         # the webhook on its own address (another interface than /metrics); TLS applies
         # there too, and the bridge itself runs in the main app
         host.own_address = bridge_address
-        bridge_runner = await serve(make_bridge_app(host, web_settings), bridge_address, ssl_context)
-    runner = await serve(app, address, ssl_context)
+        bridge_runner = await serve(make_bridge_app(host, web_settings), bridge_address, web_settings)
+    runner = await serve(app, address, web_settings)
     # everything imported and built so far lives as long as the process: keep it out of
     # the collector's generations, so full collections stay short (tail latency)
     gc.freeze()
@@ -204,8 +271,15 @@ async def _run(
 
     def on_hup() -> None:
         async def go() -> None:
-            with contextlib.suppress(ConfigError):  # already logged and counted
+            # every failure is logged once and counted, never left in the task
+            # ("Task exception was never retrieved")
+            try:
                 await reloader()
+            except ConfigError:
+                pass  # make_reloader logged and counted it
+            except Exception as exc:  # noqa: BLE001 - e.g. the bridge's apply after the config loaded
+                engine.reload_failed()
+                log.error("config reload failed", extra={"kv": {"err": f"{type(exc).__name__}: {exc}"}})
 
         task = loop.create_task(go())
         pending.add(task)

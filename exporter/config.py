@@ -21,6 +21,11 @@ Conventions every section gets for free:
 * A duration is written with a unit (``500ms``, ``30s``, ``1m30s``); a bare
   number other than 0 is an error, as in Prometheus's own config.
 * Unknown keys and duplicate keys are errors, with the allowed keys listed.
+* Hostile files are refused with a message, never a hang or a traceback: a config
+  file is a regular file of at most 10 MiB, a secret file one of at most 64 KiB (a
+  named pipe or /dev/zero is an error), YAML nests at most 100 levels, holds at most
+  200,000 values and its aliases add at most 100,000, and every duration is finite
+  and bounded (``Duration.bounds_problem``).
 """
 
 from __future__ import annotations
@@ -36,15 +41,18 @@ from typing import Any
 from exporter.bridge.config import BridgeConfig
 from exporter.collectors import SETTINGS, SOURCES
 from exporter.schema import (
+    MAX_CONFIG_BYTES,
     ConfigError,
     Converter,
     Duration,
+    FileProblem,
     Secret,
     TargetConfig,
     describe,
     expand_env,
     file_problem,
     load_yaml,
+    read_file,
     secrets_in,
 )
 
@@ -64,12 +72,22 @@ __all__ = [
 # The status-page bridge's section: not a source (nothing to scrape), one mapping.
 BRIDGE_SECTION = "statuspage_bridge"
 
+# generous: far above what a built-in collector exports for a sane target, far below
+# the hundreds of thousands a runaway API body or custom query can produce
+DEFAULT_SERIES_LIMIT = 10_000
+
 TARGET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")
 
 
 @dataclass(frozen=True, kw_only=True)
 class GlobalConfig:
     scrape_timeout: Duration = Duration(10.0)
+    # series one target may export per collection (targets override with series_limit); 0: no limit
+    series_limit_per_target: int = DEFAULT_SERIES_LIMIT
+
+    def check(self) -> Iterator[tuple[str, str]]:
+        if self.series_limit_per_target < 0:
+            yield "series_limit_per_target", f"must be 0 (no limit) or more, got {self.series_limit_per_target}"
 
 
 @dataclass(frozen=True)
@@ -185,9 +203,10 @@ def _check_names(key: str, targets: list[TargetConfig | None], conv: Converter) 
 def load_config(path: str | Path, *, enabled: Iterable[str] | None = None) -> Config:
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(file), [f"cannot read config file: {exc.strerror or exc}"]) from None
+        # a regular file of at most MAX_CONFIG_BYTES: never a FIFO that blocks or /dev/zero
+        text = read_file(file, MAX_CONFIG_BYTES).decode("utf-8")
+    except FileProblem as exc:
+        raise ConfigError(str(file), [f"cannot read config file: {exc.reason}"]) from None
     except UnicodeDecodeError:
         raise ConfigError(str(file), ["config file is not UTF-8 text"]) from None
     return parse_config(text, str(file), base_dir=file.parent.resolve(), enabled=enabled)

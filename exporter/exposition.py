@@ -9,12 +9,22 @@ prometheus-client writes for the same merged families, byte for byte
 (tests/test_exposition.py), exemplars and native histograms aside: no
 collector makes them.  In the text format, OpenMetrics-only
 ``_created``/``_gsum``/``_gcount`` samples are left out.
+
+Nothing a source returns may make the whole exposition invalid (Prometheus
+rejects every series of a scrape over one bad line), so a family part is
+dropped, counted in :data:`DROPPED_FAMILIES` and logged once, when it has an
+invalid metric or label name, a ``target`` label where the engine adds one, a
+name whose exposed samples collide with another family's (counter ``x`` and
+gauge ``x_total``, one name with two types) or a series already written.  The
+checks are cached per family name and label-key set, so a healthy scrape pays
+one set lookup per series (the duplicate check).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, KeysView, Sequence
 
 from prometheus_client.core import Metric
 from prometheus_client.utils import floatToGoString
@@ -29,55 +39,189 @@ _SKIP_SUFFIXES = ("_created", "_gsum", "_gcount")
 
 Group = tuple[str | None, Sequence[Metric]]  # (target label value or None, families)
 
+_METRIC_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+# why a family part was left out; a fixed set, so the counter's series are bounded
+REASONS = ("invalid_metric_name", "invalid_label_name", "reserved_label", "name_collision", "duplicate_series")
+# reason -> family parts dropped since the process started (stack_exporter_exposition_dropped_families_total)
+DROPPED_FAMILIES: dict[str, int] = dict.fromkeys(REASONS, 0)
+_WARNED: set[tuple[str, str]] = set()
+_WARNED_MAX = 1000  # a source inventing names on every scrape must not grow this without end
+_CACHE_MAX = 20000
+
+
+def exposed_names(name: str, kind: str) -> tuple[str, ...]:
+    """Every name a family of type ``kind`` puts in the text or OpenMetrics exposition."""
+    if kind == "counter":
+        return (name, f"{name}_total", f"{name}_created")
+    if kind == "info":
+        return (name, f"{name}_info")
+    if kind in ("histogram", "summary", "gaugehistogram"):
+        return (name, *(f"{name}_{s}" for s in ("bucket", "count", "sum", "created", "gcount", "gsum")))
+    return (name,)
+
+
+_FAMILY_NAMES: dict[tuple[str, str], tuple[str, ...] | None] = {}
+
+
+def _family_names(name: str, kind: str) -> tuple[str, ...] | None:
+    """The family's exposed names, or None when its name is not a valid metric name (cached)."""
+    key = (name, kind)
+    try:
+        return _FAMILY_NAMES[key]
+    except KeyError:
+        pass
+    names = exposed_names(name, kind) if _METRIC_RE.match(name) else None
+    if len(_FAMILY_NAMES) > _CACHE_MAX:
+        _FAMILY_NAMES.clear()
+    _FAMILY_NAMES[key] = names
+    return names
+
+
+_LABEL_SETS: dict[tuple[frozenset[str], bool], str | None] = {}
+
+
+def _labels_problem(keys: KeysView[str], with_target: bool) -> str | None:
+    """The drop reason for a sample with these label names, or None (cached per key set)."""
+    key = (frozenset(keys), with_target)
+    try:
+        return _LABEL_SETS[key]
+    except KeyError:
+        pass
+    problem: str | None = None
+    for label in key[0]:
+        if not isinstance(label, str) or not _LABEL_RE.match(label) or label.startswith("__"):
+            problem = "invalid_label_name"
+            break
+        if with_target and label == "target":
+            problem = "reserved_label"
+            break
+    if len(_LABEL_SETS) > _CACHE_MAX:
+        _LABEL_SETS.clear()
+    _LABEL_SETS[key] = problem
+    return problem
+
+
+def _drop(name: str, target: str | None, reason: str, detail: str) -> None:
+    DROPPED_FAMILIES[reason] += 1
+    if (name, reason) in _WARNED or len(_WARNED) >= _WARNED_MAX:
+        return
+    _WARNED.add((name, reason))
+    kv = {"metric": name, "reason": reason, "detail": detail}
+    if target is not None:
+        kv["target"] = target
+    log.warning("metric family dropped: it would make the exposition invalid", extra={"kv": kv})
+
 
 def render_text(groups: Iterable[Group], *, openmetrics: bool = False) -> bytes:
     """The text format, or OpenMetrics 1.0 (which Prometheus asks for first) when ``openmetrics``."""
-    # family name -> (help, type, [(target, samples)]), in first-seen order
-    merged: dict[str, tuple[str, str, list[tuple[str | None, Sequence[object]]]]] = {}
+    # family name -> (help, type, allowed sample names, [(target, samples)]), in first-seen order
+    merged: dict[str, tuple[str, str, tuple[str, ...], list[tuple[str | None, Sequence[object]]]]] = {}
     units: dict[str, str] = {}
+    claimed: dict[str, str] = {}  # exposed name -> the family that writes it
     for target, families in groups:
         for family in families:
-            entry = merged.get(family.name)
+            name = family.name
+            entry = merged.get(name)
             if entry is None:
-                entry = (family.documentation, family.type, [])
-                merged[family.name] = entry
+                names = _family_names(name, family.type)
+                if names is None:
+                    _drop(name, target, "invalid_metric_name", "not a valid metric name")
+                    continue
+                clash = next((claimed[n] for n in names if n in claimed), None)
+                if clash is not None:
+                    _drop(name, target, "name_collision", f"its samples collide with family {clash}")
+                    continue
+                for n in names:
+                    claimed[n] = name
+                entry = (family.documentation, family.type, names, [])
+                merged[name] = entry
                 if family.unit:
-                    units[family.name] = family.unit
+                    units[name] = family.unit
             elif entry[1] != family.type:
-                log.error("metric type clash across targets; dropping", extra={"kv": {"metric": family.name}})
+                _drop(name, target, "name_collision", f"{family.type} here, {entry[1]} for an earlier target")
                 continue
-            entry[2].append((target, family.samples))
+            entry[3].append((target, family.samples))
 
     out: list[str] = []
     append = out.append
-    for name, (doc, typ, parts) in merged.items():
+    for name, (doc, typ, names, parts) in merged.items():
         append(_header(name, doc, typ, units.get(name, ""), openmetrics))
+        seen: set[str] = set()
         for target, samples in parts:
             tlabel = f'target="{_escape(target)}"' if target is not None else ""
+            mark = len(out)
+            last_keys: KeysView[str] | None = None
+            reason = ""
             for sample in samples:
                 sname, labels, value = sample[0], sample[1], sample[2]  # type: ignore[index]
+                if sname not in names:
+                    reason = "invalid_metric_name"
+                    break
                 if not openmetrics and sname.endswith(_SKIP_SUFFIXES) and sname != name:
                     continue
                 if not labels:
                     # the common case: a single series per family, only the target label
-                    if tlabel:
-                        append(f"{sname}{{{tlabel}}} {_format(value)}\n")
-                    else:
-                        append(f"{sname} {_format(value)}\n")
-                    continue
-                pairs = [f'{k}="{_escape(v)}"' for k, v in sorted(labels.items())]
-                if tlabel:
-                    # labels are written sorted, as prometheus-client does: slot target in
-                    for i, key in enumerate(sorted(labels)):
-                        if key > "target":
-                            pairs.insert(i, tlabel)
+                    series = f"{sname}{{{tlabel}}}" if tlabel else sname
+                else:
+                    keys = labels.keys()
+                    if last_keys is None or keys != last_keys:
+                        problem = _labels_problem(keys, bool(tlabel))
+                        if problem is not None:
+                            reason = problem
                             break
-                    else:
-                        pairs.append(tlabel)
-                append(f"{sname}{{{','.join(pairs)}}} {_format(value)}\n")
+                        last_keys = keys
+                    pairs = [f'{k}="{_escape(v)}"' for k, v in sorted(labels.items())]
+                    if tlabel:
+                        # labels are written sorted, as prometheus-client does: slot target in
+                        for i, key in enumerate(sorted(labels)):
+                            if key > "target":
+                                pairs.insert(i, tlabel)
+                                break
+                        else:
+                            pairs.append(tlabel)
+                    series = f"{sname}{{{','.join(pairs)}}}"
+                if series in seen:
+                    reason = "duplicate_series"
+                    break
+                seen.add(series)
+                # two parts, not one concatenated line: the series string is reused as is
+                append(series)
+                append(f" {_format(value)}\n")
+            if reason:
+                # leave out this target's whole part of the family, not only the bad line
+                seen.difference_update(out[mark::2])  # the series written, without their values
+                del out[mark:]
+                _drop(name, target, reason, f"sample {sname!r}")
     if openmetrics:
         append("# EOF\n")
-    return "".join(out).encode("utf-8")
+    # errors="replace": a lone surrogate in a label value must not fail the whole scrape
+    return "".join(out).encode("utf-8", "replace")
+
+
+def truncate_series(families: Sequence[Metric], limit: int) -> tuple[list[Metric], int, int]:
+    """The first ``limit`` samples, in family then sample order; (families, series, dropped).
+
+    ``limit`` 0 keeps everything.  A family cut in the middle is copied, so a
+    collector's cached families are never changed; families past the limit go.
+    """
+    total = sum(len(f.samples) for f in families)
+    if limit <= 0 or total <= limit:
+        return list(families), total, 0
+    kept: list[Metric] = []
+    room = limit
+    for family in families:
+        n = len(family.samples)
+        if n <= room:
+            kept.append(family)
+            room -= n
+            continue
+        if room > 0:
+            part = Metric(family.name, family.documentation, family.type, family.unit)
+            part.samples = family.samples[:room]
+            kept.append(part)
+        break
+    return kept, limit, total - limit
 
 
 def _escape(value: str) -> str:

@@ -8,6 +8,9 @@
   last result is served again, with its age exposed.
 * A target past its deadline is reported failed; the scrape still answers in
   time, and one failing target never blanks the others.
+* A collection keeps the deadline it was started with, whoever joins it. Still
+  running then, it is counted failed, cancelled and detached, so the next scrape
+  starts afresh; what it returns later is logged with how late, never served.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from prometheus_client.core import Metric
 
 from exporter.collectors import SOURCES
 from exporter.collectors.base import COLLECT_DEADLINE, CollectError, Collector, Context
-from exporter.config import Config, TargetConfig
+from exporter.config import DEFAULT_SERIES_LIMIT, Config, TargetConfig
+from exporter.exposition import truncate_series
 from exporter.redact import Redactor
 from exporter.selfmetrics import TargetOutcome, collector_families, process_families
 
@@ -32,6 +36,18 @@ log = logging.getLogger("exporter.scrape")
 # Prometheus sends its scrape timeout; we stop this much earlier so the
 # response (formatting, gzip, network) still arrives before Prometheus gives up.
 DEFAULT_TIMEOUT_OFFSET = 0.5
+
+# A collection still running this long after its deadline is cancelled and detached:
+# asyncio's timeout has already cancelled it, but a client may delay the cancellation
+# (asyncpg waits, shielded, for its cancel request to a stopped server, up to its
+# command_timeout). The grace lets a collection that honours the cancellation end
+# with its own error first.
+EXPIRY_GRACE = 0.05
+
+# Collections of one target still running after their deadline and cancellation.
+# At the cap no new collection starts (each would pile onto the same stuck client):
+# the scrape reports the target failed until one of them ends.
+MAX_OVERDUE = 2
 
 
 @dataclass(frozen=True)
@@ -42,10 +58,28 @@ class Result:
     finished_at: float  # wall-clock time.time() when it ended
     error: str | None = None
     data_from: float | None = None  # when the served data was collected, if earlier than finished_at
+    series: int = 0  # series kept, after the target's series limit
+    series_dropped: int = 0  # series the limit cut
+
+
+@dataclass(eq=False)
+class _Collection:
+    """One run of a target's collector, with the deadline it was started with."""
+
+    task: asyncio.Task[Result]
+    timeout: float
+    deadline: float  # loop time
+    # resolved when the task ends or when its deadline passes, whichever is first
+    outcome: asyncio.Future[Result]
+    watchdog: asyncio.TimerHandle | None = None
+    expired: bool = False
 
 
 class TargetRunner:
     """One configured target: its collector, its in-flight collection and its cache."""
+
+    # series kept from one collection (0: all); set by Engine._build on every (re)load
+    series_limit = DEFAULT_SERIES_LIMIT
 
     def __init__(self, kind: str, config: TargetConfig, collector: Collector[Any], redactor: Redactor) -> None:
         self.kind = kind
@@ -53,7 +87,9 @@ class TargetRunner:
         self.name = config.target_name()
         self.collector = collector
         self._redactor = redactor
-        self._inflight: asyncio.Task[Result] | None = None
+        self._inflight: _Collection | None = None
+        # collections past their deadline that have not ended yet (see MAX_OVERDUE)
+        self._overdue: set[_Collection] = set()
         self._last: Result | None = None
         self._last_started = -1e18  # monotonic
         self.last_success_at: float | None = None
@@ -65,24 +101,38 @@ class TargetRunner:
             timeout = min(timeout, header_bound)
         return max(timeout, 0.05)
 
-    async def scrape(self, timeout: float) -> Result:
-        """The target's result within ``timeout`` seconds, sharing in-flight work."""
+    @property
+    def last_result(self) -> Result | None:
+        """The outcome of the target's last collection (None before the first ended)."""
+        return self._last
+
+    async def scrape(self, timeout: float, *, fresh: bool = False) -> Result:
+        """The target's result within ``timeout`` seconds, sharing in-flight work.
+
+        ``fresh`` starts a collection of its own (for a debug probe) instead of
+        joining the in-flight one or serving the min_interval cache.
+        """
         interval = self.collector.min_interval
         if (
-            self._inflight is None
+            not fresh
+            and self._inflight is None
             and self._last is not None
             and interval > 0
             and time.monotonic() - self._last_started < interval
         ):
             return self._last
-        task = self._inflight
-        if task is None:
-            self._last_started = time.monotonic()
-            task = asyncio.create_task(self._run(timeout), name=f"collect {self.kind}/{self.name}")
-            self._inflight = task
-            task.add_done_callback(self._finished)
+        coll = None if fresh else self._inflight
+        if coll is None:
+            if len(self._overdue) >= MAX_OVERDUE:
+                return self._refuse()
+            coll = self._start(timeout, shared=self._inflight is None)
+        loop = asyncio.get_running_loop()
+        # the collection's own deadline (plus the grace) ends the wait with its counted
+        # outcome; a scrape with a shorter deadline than the one it joined stops sooner
+        now = loop.time()
+        end = coll.deadline + EXPIRY_GRACE if now + timeout >= coll.deadline else now + timeout
         try:
-            return await asyncio.wait_for(asyncio.shield(task), timeout)
+            return await asyncio.wait_for(asyncio.shield(coll.outcome), max(end - now, 0.0))
         except TimeoutError:
             return Result(
                 self.collector.down(),
@@ -92,11 +142,111 @@ class TargetRunner:
                 error=f"no result within the {timeout:.3g}s deadline",
             )
 
-    def _finished(self, task: asyncio.Task[Result]) -> None:
-        if self._inflight is task:
+    def _start(self, timeout: float, *, shared: bool) -> _Collection:
+        loop = asyncio.get_running_loop()
+        task = asyncio.create_task(self._run(timeout), name=f"collect {self.kind}/{self.name}")
+        coll = _Collection(task, timeout, loop.time() + timeout, loop.create_future())
+        coll.watchdog = loop.call_at(coll.deadline + EXPIRY_GRACE, self._expire, coll)
+        task.add_done_callback(lambda _: self._finished(coll))
+        if shared:
+            self._inflight = coll
+            self._last_started = time.monotonic()
+        log.debug("collection started", extra={"kv": {**self._kv(), "deadline_seconds": f"{timeout:.3g}"}})
+        return coll
+
+    def _expire(self, coll: _Collection) -> None:
+        """The deadline passed with the task still running: fail it now, cancel it, detach it."""
+        if coll.task.done():
+            return
+        coll.expired = True
+        if self._inflight is coll:
+            self._inflight = None  # the next scrape starts afresh instead of joining it
+        self._overdue.add(coll)
+        coll.task.cancel()
+        result = Result(
+            self.collector.down(),
+            success=False,
+            duration=coll.timeout,
+            finished_at=time.time(),
+            error=f"no result within the {coll.timeout:.3g}s deadline; the collection was cancelled",
+        )
+        self._account(result)
+        if not coll.outcome.done():
+            coll.outcome.set_result(result)
+
+    def _finished(self, coll: _Collection) -> None:
+        if coll.watchdog is not None:
+            coll.watchdog.cancel()
+        if self._inflight is coll:
             self._inflight = None
-        if not task.cancelled() and task.exception() is None:
-            self._last = task.result()
+        task = coll.task
+        late = asyncio.get_running_loop().time() - coll.deadline
+        if coll.expired:
+            # already counted and served as failed at its deadline: only say how late it was
+            self._overdue.discard(coll)
+            ended = "cancelled" if task.cancelled() else "failed" if task.exception() else "returned"
+            log.warning(
+                "collection ended after its deadline; its result was discarded",
+                extra={
+                    "kv": {
+                        **self._kv(),
+                        "deadline_seconds": f"{coll.timeout:.3g}",
+                        "late_seconds": f"{late:.3f}",
+                        "ended": ended,
+                    }
+                },
+            )
+            return
+        if task.cancelled() or task.exception() is not None:
+            # cancelled by close(), or a BaseException: nothing to serve or count
+            result = Result(
+                self.collector.down(),
+                success=False,
+                duration=0.0,
+                finished_at=time.time(),
+                error="collection cancelled",
+            )
+        else:
+            result = task.result()
+            if result.success and late > 0:
+                # a collector that ignored the cancellation but still answered: too late to serve
+                result = Result(
+                    self.collector.down(),
+                    success=False,
+                    duration=result.duration,
+                    finished_at=result.finished_at,
+                    error=f"result arrived {late:.3f}s after the {coll.timeout:.3g}s deadline",
+                )
+            self._account(result)
+        if not coll.outcome.done():
+            coll.outcome.set_result(result)
+
+    def _refuse(self) -> Result:
+        result = Result(
+            self.collector.down(),
+            success=False,
+            duration=0.0,
+            finished_at=time.time(),
+            error=(
+                f"{len(self._overdue)} earlier collections are still running after their deadline"
+                " and cancellation; no new one was started"
+            ),
+        )
+        self._account(result)
+        return result
+
+    def _account(self, result: Result) -> None:
+        """Count one collection's outcome: the target's state, its failures and the log."""
+        self._last = result
+        if result.success:
+            self.last_success_at = result.finished_at
+        else:
+            self.failures_total += 1
+            log.warning("collection failed", extra={"kv": {**self._kv(), "err": result.error}})
+        log.debug(
+            "collection finished",
+            extra={"kv": {**self._kv(), "duration_seconds": f"{result.duration:.3f}", "success": result.success}},
+        )
 
     async def _run(self, timeout: float) -> Result:
         start = time.perf_counter()
@@ -119,28 +269,37 @@ class TargetRunner:
             families = self.collector.down()
             error = f"{type(exc).__name__}: {exc}"
             log.debug("collector raised", exc_info=True, extra={"kv": self._kv()})
+        # a runaway source (an API body, a custom query) must not blow up the scrape
+        families, series, dropped = truncate_series(families, self.series_limit)
         duration = time.perf_counter() - start
         now = time.time()
-        if error is None:
-            self.last_success_at = now
-        else:
-            self.failures_total += 1
+        if error is not None:
+            # counted and logged by _account when the task ends (unless past its deadline)
             error = self._redactor.redact(error)
-            log.warning("collection failed", extra={"kv": {**self._kv(), "err": error}})
         return Result(
-            families, success=error is None, duration=duration, finished_at=now, error=error, data_from=data_from
+            families,
+            success=error is None,
+            duration=duration,
+            finished_at=now,
+            error=error,
+            data_from=data_from,
+            series=series,
+            series_dropped=dropped,
         )
 
     def _kv(self) -> dict[str, str]:
         return {"collector": self.kind, "target": self.name}
 
     async def close(self) -> None:
-        task = self._inflight
-        if task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(task), 5)
-            except (TimeoutError, Exception):  # noqa: BLE001 - closing anyway
-                task.cancel()
+        coll = self._inflight
+        if coll is not None:
+            # let a collection in progress finish (its deadline bounds it), then stop the rest
+            await asyncio.wait([coll.task], timeout=min(coll.timeout + EXPIRY_GRACE, 5))
+        tasks = [c.task for c in (coll, *self._overdue) if c is not None and not c.task.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=1)
         try:
             await self.collector.close()
         except Exception as exc:  # noqa: BLE001 - shutdown must go on
@@ -181,6 +340,9 @@ class Engine:
                 continue
             collector = SOURCES[kind].collector()(target, self.context.for_source(kind))
             runners[key] = TargetRunner(kind, target, collector, self.redactor)
+        for runner in runners.values():
+            limit = runner.config.series_limit
+            runner.series_limit = config.global_.series_limit_per_target if limit is None else limit
         retired = [r for k, r in previous.items() if runners.get(k) is not r]
         self.runners = runners
         self.config = config
@@ -252,6 +414,8 @@ class Engine:
                 data_from=res.data_from or res.finished_at,
                 last_success_at=r.last_success_at,
                 failures_total=r.failures_total,
+                series=res.series,
+                series_dropped=res.series_dropped,
             )
             for r, res in results
         ]

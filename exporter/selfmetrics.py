@@ -15,6 +15,7 @@ from prometheus_client import ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from exporter import __version__
+from exporter.exposition import DROPPED_FAMILIES
 
 # process_* (CPU, RSS, open fds, start time) for the exporter dashboard; not registered
 # in the global registry, collected explicitly with the self metrics
@@ -32,6 +33,8 @@ class TargetOutcome:
     data_from: float  # wall-clock time the served data was collected
     last_success_at: float | None
     failures_total: int
+    series: int = 0  # series the last collection kept, after the per-target limit
+    series_dropped: int = 0  # series the limit cut from the last collection
 
 
 def collector_families(outcomes: Sequence[TargetOutcome]) -> list[Metric]:
@@ -63,6 +66,16 @@ def collector_families(outcomes: Sequence[TargetOutcome]) -> list[Metric]:
         "Collections of the target that failed or missed their deadline since the exporter started.",
         labels=labels,
     )
+    series = GaugeMetricFamily(
+        "stack_exporter_target_series",
+        "Series the target's last collection exported, after the per-target series limit.",
+        labels=labels,
+    )
+    dropped = GaugeMetricFamily(
+        "stack_exporter_target_series_dropped",
+        "Series the per-target series limit (series_limit) cut from the target's last collection.",
+        labels=labels,
+    )
     now = time.time()
     for o in outcomes:
         lv = [o.collector, o.target]
@@ -72,7 +85,22 @@ def collector_families(outcomes: Sequence[TargetOutcome]) -> list[Metric]:
         if o.last_success_at is not None:
             last_ok.add_metric(lv, o.last_success_at)
         failures.add_metric(lv, float(o.failures_total))
-    return [success, duration, last_ok, age, failures]
+        series.add_metric(lv, float(o.series))
+        dropped.add_metric(lv, float(o.series_dropped))
+    return [success, duration, last_ok, age, failures, series, dropped]
+
+
+def exposition_families(dropped: Mapping[str, int]) -> list[Metric]:
+    """Family parts render_text left out, by reason (a fixed set, all present from the start)."""
+    family = CounterMetricFamily(
+        "stack_exporter_exposition_dropped_families",
+        "Metric families (one target's part) left out of a scrape because they would make the exposition"
+        " invalid: bad metric or label name, reserved label, colliding name, duplicate series.",
+        labels=["reason"],
+    )
+    for reason, count in dropped.items():
+        family.add_metric([reason], float(count))
+    return [family]
 
 
 def process_families(reload_ok: bool, reload_at: float, targets_per_source: Mapping[str, int]) -> list[Metric]:
@@ -100,4 +128,11 @@ def process_families(reload_ok: bool, reload_at: float, targets_per_source: Mapp
     )
     for kind, count in sorted(targets_per_source.items()):
         targets.add_metric([kind], float(count))
-    return [build, reload_ok_family, reload_at_family, targets, *_PROCESS.collect()]
+    return [
+        build,
+        reload_ok_family,
+        reload_at_family,
+        targets,
+        *exposition_families(DROPPED_FAMILIES),
+        *_PROCESS.collect(),
+    ]

@@ -5,23 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import html
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
-from urllib.parse import urlencode
 
 from aiohttp import web
 from prometheus_client.core import Metric
 from prometheus_client.exposition import choose_encoder
 
-from exporter import __version__
+from exporter import status
 from exporter.bridge.bridge import WEBHOOK_PATH, BridgeHost
 from exporter.collectors import SOURCES
 from exporter.config import Config, ConfigError
 from exporter.exposition import render_text
 from exporter.scrape import Engine, Result, TargetRunner
-from exporter.webconfig import WebSettings
+from exporter.webconfig import WebSettings, default_web_settings
+from exporter.webguard import GuardedSite
 
 log = logging.getLogger("exporter.server")
 
@@ -37,6 +35,34 @@ BRIDGE = web.AppKey("bridge", BridgeHost)
 GZIP_LEVEL = 1
 
 
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+
+def accepts_gzip(header: str) -> bool:
+    """Accept-Encoding as RFC 9110 12.5.3 reads it: case-insensitive codings, q-values, ``*``."""
+    explicit: float | None = None
+    wildcard: float | None = None
+    for item in header.split(","):
+        coding, *params = (part.strip() for part in item.split(";"))
+        q = 1.0
+        for param in params:
+            name, _, val = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(val.strip())
+                except ValueError:
+                    q = 0.0
+                if not 0 <= q <= 1:  # also NaN
+                    q = 0.0
+        coding = coding.lower()
+        if coding in ("gzip", "x-gzip"):
+            explicit = q if explicit is None else max(explicit, q)
+        elif coding == "*":
+            wildcard = q
+    chosen = explicit if explicit is not None else wildcard
+    return chosen is not None and chosen > 0
+
+
 def _encode(
     request: web.Request,
     engine: Engine,
@@ -47,12 +73,18 @@ def _encode(
 ) -> web.Response:
     _, content_type = choose_encoder(request.headers.get("Accept", ""))
     openmetrics = content_type.startswith("application/openmetrics-text")
+    if openmetrics:
+        # what render_text writes, whatever version was asked for (choose_encoder echoes it)
+        content_type = OPENMETRICS_CONTENT_TYPE
+    settings = request.app.get(WEB)
+    if self_metrics and settings is not None:
+        extra = [*extra, *settings.stats.families()]
     groups = engine.groups(results, self_metrics=self_metrics)
     if extra:
         groups.append((None, extra))
     body = render_text(groups, openmetrics=openmetrics)
-    headers = {"Content-Type": content_type}
-    if "gzip" in request.headers.get("Accept-Encoding", ""):
+    headers = {"Content-Type": content_type, "Vary": "Accept, Accept-Encoding"}
+    if accepts_gzip(request.headers.get("Accept-Encoding", "")):
         body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
         headers["Content-Encoding"] = "gzip"
     return web.Response(body=body, headers=headers)
@@ -84,6 +116,12 @@ async def probe(request: web.Request) -> web.Response:
             text=f"target name {name!r} is configured for several collectors ({kinds}); add &collector=KIND\n"
         )
     bound = engine.header_bound(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds"))
+    if request.query.get("debug", "").lower() in ("true", "1"):
+        try:
+            text = await status.debug_probe(engine, found[0], bound)
+        except status.DebugBusy as exc:
+            raise web.HTTPTooManyRequests(text=engine.redactor.redact(f"{exc}\n")) from None
+        return web.Response(text=text, content_type="text/plain")
     results = await engine.scrape(bound, found)
     return _encode(request, engine, results, self_metrics=False)
 
@@ -99,39 +137,22 @@ async def ready(request: web.Request) -> web.Response:
 
 
 async def reload(request: web.Request) -> web.Response:
+    """500 with the message when the reload failed (as Prometheus does); the old config keeps serving."""
+    engine = request.app[ENGINE]
     try:
         await request.app[RELOAD]()
-    except ConfigError as exc:
-        raise web.HTTPInternalServerError(text=f"failed to reload config: {exc}\n") from None
+    except ConfigError as exc:  # make_reloader has logged and counted it
+        raise web.HTTPInternalServerError(text=engine.redactor.redact(f"failed to reload config: {exc}\n")) from None
+    except Exception as exc:  # noqa: BLE001 - e.g. the bridge's apply after the config loaded: still a failure
+        engine.reload_failed()
+        err = f"{type(exc).__name__}: {exc}"
+        log.error("config reload failed", extra={"kv": {"err": err}})
+        raise web.HTTPInternalServerError(text=engine.redactor.redact(f"failed to reload config: {err}\n")) from None
     return web.Response(text="config reloaded\n")
 
 
 async def landing(request: web.Request) -> web.Response:
-    engine = request.app[ENGINE]
-    rows = []
-    for runner in engine.runners.values():
-        probe_link = f"/probe?{urlencode({'target': runner.name, 'collector': runner.kind})}"
-        rows.append(
-            "<tr>"
-            f"<td>{html.escape(runner.kind)}</td>"
-            f"<td>{html.escape(runner.name)}</td>"
-            f"<td><code>{html.escape(runner.collector.describe())}</code></td>"
-            f'<td><a href="{html.escape(probe_link, quote=True)}">probe</a></td>'
-            "</tr>"
-        )
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>stack-exporter</title>
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em 1em;text-align:left}}</style></head>
-<body><h1>stack-exporter</h1>
-<p>Version {html.escape(__version__)}. Config: <code>{html.escape(engine.config.source)}</code></p>
-<ul><li><a href="/metrics">Metrics</a></li><li><a href="/-/healthy">Health</a></li>
-<li><a href="/-/ready">Readiness</a></li></ul>
-<h2>Targets</h2>
-<table><tr><th>Collector</th><th>Target</th><th>Address</th><th></th></tr>
-{"".join(rows) or '<tr><td colspan="4">none configured</td></tr>'}
-</table></body></html>
-"""
-    return web.Response(text=engine.redactor.redact(page), content_type="text/html")
+    return web.Response(text=status.landing_page(request.app[ENGINE]), content_type="text/html")
 
 
 @web.middleware
@@ -142,10 +163,18 @@ async def security(
     # the webhook has its own bearer token: Alertmanager's http_config sends one
     # Authorization header, which cannot carry both that token and basic auth
     if settings is not None and settings.auth_required and request.path != WEBHOOK_PATH:
-        header = request.headers.get("Authorization")
-        loop = asyncio.get_running_loop()
-        # bcrypt is slow by design: keep it off the event loop
-        if not await loop.run_in_executor(None, settings.authorized, header):
+        # cached good credentials answer at once; bcrypt runs in its own bounded pool
+        verdict = await settings.authenticate(request.headers.get("Authorization"), request.remote)
+        if verdict.status == 429:
+            raise web.HTTPTooManyRequests(
+                text="too many failed login attempts from this address\n",
+                headers={"Retry-After": str(verdict.retry_after)},
+            )
+        if verdict.status == 503:
+            raise web.HTTPServiceUnavailable(
+                text="too many logins being checked\n", headers={"Retry-After": str(verdict.retry_after)}
+            )
+        if not verdict.ok:
             raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Basic realm="stack-exporter"'})
     response = await handler(request)
     if settings is not None:
@@ -212,18 +241,32 @@ def make_bridge_app(host: BridgeHost, web_settings: WebSettings | None = None) -
 
 
 def make_reloader(engine: Engine, load: Callable[[], Config]) -> Callable[[], Awaitable[None]]:
-    """Reload: a bad new config keeps the old one serving and is reported as a metric."""
+    """Reload: a bad new config keeps the old one serving and is reported as a metric.
+
+    ``load`` runs in a worker thread, so reading and checking a large config never
+    stalls a scrape or /-/healthy; the lock keeps reloads one at a time.  Any failure,
+    a ConfigError or not, sets stack_exporter_config_last_reload_successful to 0, is
+    logged once here and is raised as a ConfigError carrying the message.
+    """
     lock = asyncio.Lock()
+
+    def failed(exc: Exception) -> ConfigError:
+        engine.reload_failed()
+        if not isinstance(exc, ConfigError):
+            exc = ConfigError(engine.config.source, [f"{type(exc).__name__}: {exc}"])
+        log.error("config reload failed; keeping the previous config", extra={"kv": {"err": str(exc)}})
+        return exc
 
     async def do_reload() -> None:
         async with lock:
             try:
-                config = load()
-            except ConfigError as exc:
-                engine.reload_failed()
-                log.error("config reload failed; keeping the previous config", extra={"kv": {"err": str(exc)}})
-                raise
-            await engine.apply(config)
+                config = await asyncio.to_thread(load)
+            except Exception as exc:  # noqa: BLE001 - every failure is reported, none is a traceback
+                raise failed(exc) from None
+            try:
+                await engine.apply(config)
+            except Exception as exc:  # noqa: BLE001
+                raise failed(exc) from None
             log.info("config reloaded", extra={"kv": {"targets": len(engine.runners)}})
 
     return do_reload
@@ -238,10 +281,23 @@ def parse_listen_address(address: str) -> tuple[str | None, int]:
     return (host or None), int(port_text)
 
 
-async def serve(app: web.Application, address: str, ssl_context: Any = None) -> web.AppRunner:
+async def serve(app: web.Application, address: str, settings: WebSettings | None = None) -> web.AppRunner:
+    """Listen on ``address`` with the listener guards of ``settings`` (connection cap, timeouts)."""
+    settings = settings or default_web_settings()
     host, port = parse_listen_address(address)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    limits = settings.limits
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, **limits.handler_args())
     await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context, reuse_address=True)
+    site = GuardedSite(
+        runner,
+        host,
+        port,
+        limits=limits,
+        stats=settings.stats,
+        ssl_context=settings.ssl_context,
+        reuse_address=True,
+    )
     await site.start()
+    if settings.auth_required:
+        settings.bcrypt.warm()
     return runner

@@ -15,8 +15,11 @@ exporters::
       prometheus: $2y$10$...        # bcrypt hash (htpasswd -nBC 10 "" | tr -d ':\\n')
 
 Checking a bcrypt hash costs tens of milliseconds by design; a scrape every
-15 s would pay it every time, so verified credentials are remembered (by a
-SHA-256 of the pair, never the password itself) as exporter-toolkit does.
+15 s would pay it every time, so verified credentials are remembered (a
+SHA-256 of the password per user, never the password itself) as
+exporter-toolkit does, and checked on the event loop. Everything else goes
+through the guards in :mod:`exporter.webguard`: a small bcrypt pool with a
+bounded queue and a per-client limit on failed attempts.
 """
 
 from __future__ import annotations
@@ -25,16 +28,28 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import ssl
-from collections import OrderedDict
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import bcrypt
-
 from exporter.schema import ConfigError, Converter, load_yaml
+from exporter.webguard import (
+    ALLOWED,
+    BCRYPT_MAX_PASSWORD,
+    DENIED,
+    BcryptPool,
+    FailureLimiter,
+    GuardStats,
+    Overloaded,
+    ServerLimits,
+    Verdict,
+    client_key,
+    retry_after,
+)
 
 ClientAuth = Literal[
     "NoClientCert",
@@ -85,13 +100,21 @@ class WebConfig:
         for user, hashed in self.basic_auth_users.items():
             if not hashed.startswith(("$2a$", "$2b$", "$2y$")):
                 yield f"basic_auth_users.{user}", "must be a bcrypt hash ($2y$...), not a plain password"
+            elif not BCRYPT_HASH.fullmatch(hashed):
+                yield (
+                    f"basic_auth_users.{user}",
+                    "is not a valid bcrypt hash: expected $2y$NN$ (cost 04-31) and 53 characters of"
+                    " salt and hash, as `htpasswd -nBC 10 USER` prints",
+                )
 
 
 class WebSettings:
-    """A loaded web config: the SSL context, the auth check and extra headers."""
+    """A loaded web config: the SSL context, the auth check, extra headers and the listener limits."""
 
-    def __init__(self, config: WebConfig, base_dir: Path, source: str) -> None:
+    def __init__(self, config: WebConfig, base_dir: Path, source: str, limits: ServerLimits | None = None) -> None:
         self.config = config
+        self.limits = limits or ServerLimits()
+        self.stats = GuardStats()
         self.ssl_context: ssl.SSLContext | None = None
         problems: list[str] = []
         if config.tls_server_config is not None:
@@ -100,39 +123,61 @@ class WebSettings:
             raise ConfigError(source, problems)
         self.headers = dict(config.http_server_config.headers) if config.http_server_config else {}
         self._users = {u: h.encode() for u, h in config.basic_auth_users.items()}
-        self._verified: OrderedDict[bytes, bool] = OrderedDict()
+        # user -> SHA-256 of the password bcrypt last accepted (one entry per configured user)
+        self._verified: dict[str, bytes] = {}
+        # unknown users pay a bcrypt of the same cost as the configured hashes
+        costs = [int(m[1]) for h in config.basic_auth_users.values() if (m := BCRYPT_HASH.fullmatch(h))]
+        cost = max(costs, default=10)
+        self.bcrypt = BcryptPool(self.limits.bcrypt_threads, self.limits.bcrypt_queue, cost)
+        self.limiter = FailureLimiter(
+            self.limits.auth_failure_rate, self.limits.auth_failure_burst, self.limits.auth_clients, time.monotonic
+        )
 
     @property
     def auth_required(self) -> bool:
         return bool(self._users)
 
-    def authorized(self, header: str | None) -> bool:
+    def _fail(self, reason: str, verdict: Verdict = DENIED) -> Verdict:
+        self.stats.auth_failures[reason] += 1
+        return verdict
+
+    async def authenticate(self, header: str | None, remote: str | None) -> Verdict:
+        """Check basic auth: cached good credentials on the loop, the rest through bcrypt, rate-limited."""
         if not self._users:
-            return True
-        if not header or not header.startswith("Basic "):
-            return False
+            return ALLOWED
+        if not header:
+            return self._fail("missing")
+        if header[:6].lower() != "basic ":  # the scheme is case-insensitive (RFC 9110 11.1)
+            return self._fail("malformed")
         try:
             user, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
-            return False
+            return self._fail("malformed")
+        secret = password.encode()
+        digest = hashlib.sha256(secret).digest()
+        if hmac.compare_digest(self._verified.get(user, _NO_DIGEST), digest):
+            return ALLOWED
+        client = client_key(remote)
+        wait = self.limiter.take(client)
+        if wait:
+            return self._fail("rate_limited", Verdict(False, 429, retry_after(wait)))
         hashed = self._users.get(user)
-        key = hashlib.sha256(f"{user}\0{password}".encode()).digest()
-        if hashed is None:
-            # spend the same time as a real check so user names cannot be probed
-            bcrypt.checkpw(b"x", _DUMMY_HASH)
-            return False
-        for cached_key, ok in self._verified.items():
-            if hmac.compare_digest(cached_key, key):
-                return ok
-        ok = bcrypt.checkpw(password.encode(), hashed)
-        if ok:
-            self._verified[key] = True
-            while len(self._verified) > 256:
-                self._verified.popitem(last=False)
-        return ok
+        # bcrypt reads 72 bytes at most: a longer password still pays a check, then fails
+        try:
+            ok = await self.bcrypt.check(secret[:BCRYPT_MAX_PASSWORD], hashed)
+        except Overloaded:
+            return self._fail("overloaded", Verdict(False, 503, 1))
+        if ok and len(secret) <= BCRYPT_MAX_PASSWORD:
+            self._verified[user] = digest
+            self.limiter.refund(client)
+            return ALLOWED
+        return self._fail("invalid")
 
 
-_DUMMY_HASH = bcrypt.hashpw(b"dummy", bcrypt.gensalt(rounds=4))
+# compared against when a user has no cached digest: the compare costs the same
+_NO_DIGEST = bytes(32)
+# $2y$ + two-digit cost + 22 characters of salt (the last holds 2 bits) + 31 of hash
+BCRYPT_HASH = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{21}[.Oeu][./A-Za-z0-9]{31}")
 
 
 def _ssl_context(tls: TLSServerConfig, base_dir: Path, problems: list[str]) -> ssl.SSLContext | None:
@@ -169,7 +214,12 @@ def _ssl_context(tls: TLSServerConfig, base_dir: Path, problems: list[str]) -> s
     return ctx
 
 
-def load_web_config(path: str) -> WebSettings:
+def default_web_settings(limits: ServerLimits | None = None) -> WebSettings:
+    """No --web.config.file: plain HTTP, no auth, the listener limits still apply."""
+    return WebSettings(WebConfig(), Path.cwd(), "<defaults>", limits)
+
+
+def load_web_config(path: str, limits: ServerLimits | None = None) -> WebSettings:
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
@@ -180,4 +230,4 @@ def load_web_config(path: str) -> WebSettings:
     config = conv.convert(WebConfig, raw or {}, "")
     if conv.problems or config is None:
         raise ConfigError(path, conv.problems)
-    return WebSettings(config, file.parent.resolve(), path)
+    return WebSettings(config, file.parent.resolve(), path, limits)

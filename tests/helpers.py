@@ -20,6 +20,7 @@ from prometheus_client.samples import Sample
 from exporter.config import Config, parse_config
 from exporter.scrape import Engine
 from exporter.server import make_app, make_reloader
+from exporter.webconfig import default_web_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,7 +87,8 @@ async def exporter(config: ConfigSource, *, base_dir: Path | None = None) -> Asy
     def load() -> Config:
         return config_from(config, base_dir)
 
-    app = make_app(engine, make_reloader(engine, load))
+    # the web settings the CLI always builds (no auth, no TLS): the listener's guard metrics
+    app = make_app(engine, make_reloader(engine, load), default_web_settings())
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     try:

@@ -125,7 +125,12 @@ async def test_postgres(pg_replication: PgReplication, tmp_path: Path) -> None:
         primary.query("SELECT pg_drop_replication_slot('reference_slot')")
     # autovacuum timing is not under the test's control; pg_one_v is the test's own query
     optional = ("pg_one_v", "pg_stat_user_tables_last_auto")
-    assert_matches(page("postgres"), text, prefixes=("pg_", "stack_exporter_query_errors"), optional=optional)
+    assert_matches(
+        page("postgres"),
+        text,
+        prefixes=("pg_", "stack_exporter_query_errors", "stack_exporter_postgres_"),
+        optional=optional,
+    )
 
 
 @checks("pgbouncer")

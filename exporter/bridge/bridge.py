@@ -341,15 +341,22 @@ class Bridge:
             " being retried or held by flap damping), else 0.",
             labels=["component"],
         )
+        dropped = CounterMetricFamily(
+            "stack_exporter_bridge_firing_alerts_dropped",
+            "Firing alerts the bridge stopped tracking for the component because it already tracked the"
+            " maximum (2000); the least severe, least recently notified go first, so the shown status stays.",
+            labels=["component"],
+        )
         incidents = self.config.incidents.enabled
         for name, component in self.state.components.items():
+            dropped.add_metric([name], float(component.dropped))
             if component.applied is not None:
                 for value in STATUSES:
                     status.add_metric([name, value], 1.0 if value == component.applied else 0.0)
             if component.last_sync_at is not None:
                 last_sync.add_metric([name], component.last_sync_at)
             pending.add_metric([name], 1.0 if component.pending(incidents) else 0.0)
-        return [notifications, unmatched, calls, status, last_sync, pending]
+        return [notifications, unmatched, calls, status, last_sync, pending, dropped]
 
 
 async def _read_limited(request: web.Request, limit: int) -> bytes | None:

@@ -17,6 +17,12 @@ worst of them, operational when none fires. Three rules keep the page calm:
   interval has passed (:meth:`ComponentState.target` says when to look again).
   The first recovery after an outage is never delayed: a single short outage
   shows as short as it was.
+* **Bounded.** At most :data:`MAX_FIRING` firing alerts are kept per component: one
+  more evicts the least severe, least recently notified tenth (the new one too if
+  it is among them), so the worst status, which is what the page shows, never
+  changes by an eviction; ``stack_exporter_bridge_firing_alerts_dropped_total``
+  counts them.  An evicted alert that still fires comes back with Alertmanager's
+  next repeat.  Resolved fingerprints are capped the same way (:data:`MAX_TOMBSTONES`).
 * **Forgetting (optional).** Alertmanager sends no resolved notification for an
   alert silenced while it fires, and one lost while the bridge was down is not
   sent again; with ``forget_after`` set, a firing alert Alertmanager has not
@@ -30,6 +36,7 @@ Alertmanager's next repeat.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -46,6 +53,9 @@ OPERATIONAL: Status = "operational"
 # Resolved fingerprints remembered per component: enough for every alert of a
 # large outage, small enough that a flood cannot grow memory without bound.
 MAX_TOMBSTONES = 2000
+# Firing alerts remembered per component: a real outage fires far fewer; a flood of
+# distinct fingerprints (a label with a request id in it) must not grow memory without bound.
+MAX_FIRING = 2000
 
 
 def worst(statuses: Iterable[Status]) -> Status:
@@ -63,7 +73,11 @@ class ComponentState:
     effects: Mapping[str, SeverityEffect]
     # fingerprint -> (status, startsAt, when last notified)
     firing: dict[str, tuple[Status, str, float]] = field(default_factory=dict)
+    # how many of them want each status, so desired() needs no scan of every alert (a
+    # notification with thousands of alerts would otherwise cost alerts x kept alerts)
+    by_status: Counter[Status] = field(default_factory=Counter)
     resolved: dict[str, str] = field(default_factory=dict)  # fingerprint -> startsAt of the resolved instance
+    dropped: int = 0  # firing alerts evicted because MAX_FIRING were already kept
     known: bool = False  # a matching alert has been seen since the bridge started
     down_since: float | None = None  # when the desired status left operational ({since} in incidents)
     incident_since: float | None = None  # the down_since of the open incident, for its resolution text
@@ -85,7 +99,7 @@ class ComponentState:
         return all(m.matches(alert.labels) for m in self.matchers)
 
     def desired(self) -> Status:
-        return worst(status for status, _, _ in self.firing.values())
+        return worst(status for status, count in self.by_status.items() if count > 0)
 
     def observe(self, alert: Alert, now: float) -> bool:
         """Take one matching alert into account; True if the desired status changed."""
@@ -98,7 +112,7 @@ class ComponentState:
         before = self.desired()
         for fingerprint, (_, _, seen) in list(self.firing.items()):
             if now - seen >= after:
-                del self.firing[fingerprint]
+                self._unset(fingerprint)
         self._changed(before, now)
         return min((seen + after for _, _, seen in self.firing.values()), default=None)
 
@@ -116,7 +130,7 @@ class ComponentState:
         self.known = True
         fingerprint = alert.fingerprint
         if alert.status == "resolved":
-            self.firing.pop(fingerprint, None)
+            self._unset(fingerprint)
             self.resolved.pop(fingerprint, None)
             self.resolved[fingerprint] = alert.starts_at
             if len(self.resolved) > MAX_TOMBSTONES:
@@ -124,10 +138,33 @@ class ComponentState:
         elif self.resolved.get(fingerprint) != alert.starts_at:
             effect = _as_status(self.effects.get(alert.labels.get("severity", ""), "none"))
             if effect is None:
-                self.firing.pop(fingerprint, None)
+                self._unset(fingerprint)
             else:
-                self.firing[fingerprint] = (effect, alert.starts_at, now)
+                self._set(fingerprint, (effect, alert.starts_at, now))
                 self.resolved.pop(fingerprint, None)
+                if len(self.firing) > MAX_FIRING:
+                    self._evict()
+
+    def _evict(self) -> None:
+        """Drop the least severe, least recently notified tenth: the worst status stays as it was.
+
+        A tenth at once, not one per new alert, so a flood costs one sort per
+        ``MAX_FIRING // 10`` alerts rather than a scan of every kept alert per alert.
+        """
+        by_weight = sorted(self.firing, key=lambda fp: (RANK[self.firing[fp][0]], self.firing[fp][2]))
+        for fingerprint in by_weight[: len(self.firing) - (MAX_FIRING - MAX_FIRING // 10)]:
+            self._unset(fingerprint)
+            self.dropped += 1
+
+    def _set(self, fingerprint: str, entry: tuple[Status, str, float]) -> None:
+        self._unset(fingerprint)
+        self.firing[fingerprint] = entry
+        self.by_status[entry[0]] += 1
+
+    def _unset(self, fingerprint: str) -> None:
+        old = self.firing.pop(fingerprint, None)
+        if old is not None:
+            self.by_status[old[0]] -= 1
 
     def target(self, now: float, min_flap_interval: float) -> tuple[Status | None, float | None]:
         """(the status to show now, or None to leave the component alone; when to look again if held)."""
@@ -179,9 +216,9 @@ class BridgeState:
             if kept is not None and kept.config.id == component.id:
                 # a reload keeps what the bridge knows of an unchanged page component;
                 # new matchers or severities apply to the alerts that arrive from now on
-                for name in ("firing", "resolved", "known", "down_since", "applied", "last_improved_at"):
+                for name in ("firing", "by_status", "resolved", "dropped", "known", "down_since", "applied"):
                     setattr(state, name, getattr(kept, name))
-                for name in ("incident_id", "incident_since", "last_sync_at"):
+                for name in ("last_improved_at", "incident_id", "incident_since", "last_sync_at"):
                     setattr(state, name, getattr(kept, name))
             self.components[component.name] = state
 

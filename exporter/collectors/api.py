@@ -2,6 +2,11 @@
 
 * One aiohttp session per process (``ctx.shared("http", ...)``), so connections
   to a provider are reused across targets and scrapes.
+* A connection budget per target (:data:`CONNECTIONS_PER_TARGET`), and no shared
+  per-host cap: slow targets on one host:port cannot starve a healthy one there.
+  A request whose deadline passes while it waits for a connection fails with
+  "waited N s for a free connection to HOST; no request sent", never with a
+  "no answer" for a request the server never saw.
 * Every request gets a timeout inside what is left of the collection's deadline,
   read through ``base.time_left()`` (the engine's deadline; child tasks inherit it).
 * Transient failures (connection errors, 500/502/503/504) are retried with full
@@ -13,7 +18,9 @@
 * Bodies are read up to a size cap; JSON that does not parse, or lacks the
   expected shape, becomes a :class:`CollectError` naming the provider and field.
 * Errors name the provider, method and path; never the query string, headers or
-  credentials.
+  credentials.  The credential headers sent are handed to the redactor
+  (:func:`~exporter.redact.remember_sent`), so a server echoing them back in an
+  error body is masked in every form.
 """
 
 from __future__ import annotations
@@ -26,7 +33,6 @@ import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
@@ -36,6 +42,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from exporter import __version__
 from exporter.collectors.base import DEADLINE_MARGIN, CollectError, Collector, Context, deadline_scope, time_left
+from exporter.redact import remember_sent
+from exporter.retry_after import parse_reset, parse_retry_after
 from exporter.schema import TargetConfig
 
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -122,14 +130,64 @@ def list_field(obj: Any, path: str, provider: str, what: str = "") -> list[Any]:
 # --------------------------------------------------------------------------- the session
 
 
+# Connections: a budget per target, not per host.  Each target holds at most
+# CONNECTIONS_PER_TARGET connections at once (HttpClient's slots), and the shared
+# connector has no per-host or total cap of its own: a shared cap let eight slow
+# targets on one host:port take every connection from a healthy target on the same
+# host:port, which then failed without sending a request.  The process's total is
+# bounded by the config instead: API targets x CONNECTIONS_PER_TARGET.
+CONNECTIONS_PER_TARGET = 4
+
+
+@dataclass
+class _Progress:
+    """How far one request got, filled in by the session's trace hooks: what a timeout interrupted."""
+
+    stage: str = "slot"  # slot (the target's budget) -> pool -> queued (the shared pool) -> connecting -> sent
+    waited: float = 0.0  # seconds spent waiting for a connection (the target's budget, the pool)
+    queued_at: float | None = None
+
+
+def _progress(params: Any) -> _Progress | None:
+    ctx = getattr(params, "trace_request_ctx", None)
+    return ctx if isinstance(ctx, _Progress) else None
+
+
+async def _on_queued_start(_session: Any, ctx: Any, _params: Any) -> None:
+    if (p := _progress(ctx)) is not None:
+        p.stage, p.queued_at = "queued", time.monotonic()
+
+
+async def _on_queued_end(_session: Any, ctx: Any, _params: Any) -> None:
+    if (p := _progress(ctx)) is not None and p.queued_at is not None:
+        p.waited += time.monotonic() - p.queued_at
+        p.queued_at = None
+
+
+async def _on_create_start(_session: Any, ctx: Any, _params: Any) -> None:
+    if (p := _progress(ctx)) is not None:
+        p.stage = "connecting"
+
+
+async def _on_headers_sent(_session: Any, ctx: Any, _params: Any) -> None:
+    if (p := _progress(ctx)) is not None:
+        p.stage = "sent"
+
+
 def _new_session() -> aiohttp.ClientSession:
     # ssl/proxy from the environment stay off: credentials only travel where the config says
-    connector = aiohttp.TCPConnector(limit=64, limit_per_host=8, ttl_dns_cache=300)
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300)
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_queued_start.append(_on_queued_start)
+    trace.on_connection_queued_end.append(_on_queued_end)
+    trace.on_connection_create_start.append(_on_create_start)
+    trace.on_request_headers_sent.append(_on_headers_sent)
     return aiohttp.ClientSession(
         connector=connector,
         headers={"User-Agent": f"stack-exporter/{__version__}"},
         timeout=aiohttp.ClientTimeout(total=None),
         raise_for_status=False,
+        trace_configs=[trace],
     )
 
 
@@ -150,29 +208,15 @@ class Response:
     content_type: str
 
 
-def _parse_reset(headers: Mapping[str, str], now: float) -> float | None:
-    """Wall-clock time a rate limit lifts, from whichever header the provider sends."""
-    retry_after = headers.get("Retry-After")
-    if retry_after:
-        text = retry_after.strip()
-        try:
-            return now + max(0.0, float(text))
-        except ValueError:
-            pass
-        try:
-            return parsedate_to_datetime(text).timestamp()
-        except (TypeError, ValueError, IndexError):
-            pass
+def _reset_delay(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds until a rate limit lifts, from whichever header the provider sends (exporter/retry_after.py)."""
+    delay = parse_retry_after(headers.get("Retry-After"), now, MAX_RATE_LIMIT_BACKOFF)
+    if delay is not None:
+        return delay
     for name in ("X-RateLimit-Reset", "RateLimit-Reset", "X-Ratelimit-Reset-After"):
-        value = headers.get(name)
-        if not value:
-            continue
-        try:
-            seconds = float(value.strip())
-        except ValueError:
-            continue
-        # SendGrid and GitHub-style headers carry a Unix time; the IETF draft (Resend) a delay.
-        return seconds if seconds > 1e9 else now + max(0.0, seconds)
+        delay = parse_reset(headers.get(name), now, MAX_RATE_LIMIT_BACKOFF)
+        if delay is not None:
+            return delay
     return None
 
 
@@ -187,17 +231,20 @@ class HttpClient:
         provider: str,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         retries: int = 2,
-        concurrency: int = 4,
+        concurrency: int = CONNECTIONS_PER_TARGET,
     ) -> None:
         self.ctx = ctx
         self.collector = collector
         self.provider = provider
         self.max_body_bytes = max_body_bytes
         self.retries = retries
-        # a handful of parallel requests per target keeps a scrape fast without bursting the provider
+        # the target's connection budget: a handful of parallel requests keeps a scrape fast
+        # without bursting the provider, and no other target can take them (see CONNECTIONS_PER_TARGET)
+        self.concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self.rate_limited_until = 0.0  # wall clock
         self.requests: dict[str, int] = {}
+        self.connection_waits_timed_out = 0
 
     # ------------------------------------------------------------------ deadline and backoff
 
@@ -210,16 +257,18 @@ class HttpClient:
 
     def note_rate_limit(self, headers: Mapping[str, str], status: int) -> float | None:
         now = time.time()
-        until: float | None = None
+        delay: float | None = None
         if status == 429:
-            until = _parse_reset(headers, now) or now + DEFAULT_RATE_LIMIT_BACKOFF
+            delay = _reset_delay(headers, now)
+            if delay is None:
+                delay = DEFAULT_RATE_LIMIT_BACKOFF
         else:
             left = headers.get("X-RateLimit-Remaining") or headers.get("RateLimit-Remaining")
             if left is not None and left.strip() in ("0", "0.0"):
-                until = _parse_reset(headers, now)
-        if until is None:
+                delay = _reset_delay(headers, now)
+        if delay is None:
             return None
-        until = min(until, now + MAX_RATE_LIMIT_BACKOFF)
+        until = now + delay
         self.rate_limited_until = max(self.rate_limited_until, until)
         return until
 
@@ -276,27 +325,51 @@ class HttpClient:
         if left <= 0:
             raise HttpError(f"{self.provider}: no time left for {where} within the target's deadline")
         session = shared_session(self.ctx)
+        remember_sent(self.ctx.redact, headers)
+        progress = _Progress()
+        started = time.monotonic()
         try:
-            async with self._slots:
-                left = time_left() - DEADLINE_MARGIN
-                if left <= 0:
-                    raise HttpError(f"{self.provider}: no time left for {where} within the target's deadline")
-                timeout = aiohttp.ClientTimeout(total=left)
-                async with session.request(
-                    method, url, params=params, headers=headers, timeout=timeout, allow_redirects=False
-                ) as resp:
-                    status = resp.status
-                    # case-insensitive: Resend sends lowercase ratelimit-*/retry-after names
-                    resp_headers = CIMultiDict(resp.headers)
-                    content_type = resp.headers.get("Content-Type", "")
-                    if status in ok or status in (401, 403):
-                        body = await self._read(resp, where)
-                    else:
-                        # error pages are only quoted, never parsed: a short prefix is enough
-                        body = await resp.content.read(512)
+            async with asyncio.timeout(left):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise self._unsent(url, time.monotonic() - started, own=True) from None
+        try:
+            progress.stage, progress.waited = "pool", time.monotonic() - started
+            left = time_left() - DEADLINE_MARGIN
+            if left <= 0:
+                raise self._unsent(url, progress.waited, own=True)
+            timeout = aiohttp.ClientTimeout(total=left)
+            async with session.request(
+                method,
+                url,
+                params=params,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
+                trace_request_ctx=progress,
+            ) as resp:
+                status = resp.status
+                # case-insensitive: Resend sends lowercase ratelimit-*/retry-after names
+                resp_headers = CIMultiDict(resp.headers)
+                content_type = resp.headers.get("Content-Type", "")
+                if status in ok or status in (401, 403):
+                    body = await self._read(resp, where)
+                else:
+                    # error pages are only quoted, never parsed: a short prefix is enough
+                    body = await resp.content.read(512)
         except HttpError:
             raise
         except TimeoutError:
+            if progress.stage in ("pool", "queued"):
+                if progress.queued_at is not None:
+                    progress.waited += time.monotonic() - progress.queued_at
+                raise self._unsent(url, progress.waited, own=False) from None
+            if progress.stage == "connecting":
+                self.count("timeout")
+                raise HttpError(
+                    f"{self.provider}: could not connect to {_host_of(url)} within the target's deadline"
+                    f" ({left:.3g}s left); no request sent"
+                ) from None
             self.count("timeout")
             raise HttpError(
                 f"{self.provider}: no answer to {where} within the target's deadline ({left:.3g}s left)"
@@ -307,8 +380,22 @@ class HttpClient:
         except aiohttp.ClientError as exc:
             self.count("error")
             return f"{where} failed: {type(exc).__name__}: {exc}"
+        finally:
+            self._slots.release()
         self.count(str(status))
         return self._judge(Response(status, resp_headers, body, content_type), where, ok, check_auth)
+
+    def _unsent(self, url: str, waited: float, *, own: bool) -> HttpError:
+        """The deadline passed while the request waited for a connection: nothing was sent, say so."""
+        self.connection_waits_timed_out += 1
+        why = (
+            f"the target's {self.concurrency} connections were all in use by its other requests"
+            if own
+            else "the shared connection pool was full"
+        )
+        return HttpError(
+            f"{self.provider}: waited {waited:.3g}s for a free connection to {_host_of(url)}; no request sent ({why})"
+        )
 
     def _judge(self, resp: Response, where: str, ok: Sequence[int], check_auth: bool) -> Response | str:
         """What an answer means: itself when wanted, a retry reason when transient, else an error."""
@@ -393,13 +480,32 @@ class HttpClient:
         )
         for code, count in sorted(self.requests.items()):
             reqs.add_metric([self.collector, code], float(count))
-        return [until, reqs]
+        waits = CounterMetricFamily(
+            "stack_exporter_http_connection_wait_timeouts",
+            "Requests to the target's API never sent because no connection of the target's budget"
+            " became free before the deadline.",
+            labels=["collector"],
+        )
+        waits.add_metric([self.collector], float(self.connection_waits_timed_out))
+        return [until, reqs, waits]
 
 
 def basic_auth(user: str, password: str) -> dict[str, str]:
     """An Authorization header for HTTP Basic (aiohttp's BasicAuth is deprecated)."""
     token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
     return {"Authorization": f"Basic {token}"}
+
+
+def _host_of(url: str) -> str:
+    """``host:port`` of a URL, without credentials, for messages."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "?", parts.port
+    except ValueError:
+        return "?"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{port}" if port else host
 
 
 def _snippet(body: bytes) -> str:

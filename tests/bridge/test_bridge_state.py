@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -235,3 +236,36 @@ def test_forget_drops_alerts_alertmanager_stopped_repeating() -> None:
     assert cache.desired() == "degraded_performance"
     assert cache.forget(now=190, after=100) is None
     assert cache.desired() == "operational" and cache.down_since is None
+
+
+def test_a_flood_of_distinct_firing_alerts_is_bounded_and_counted() -> None:
+    from exporter.bridge.bridge import Bridge
+    from exporter.bridge.state import MAX_FIRING
+
+    state = BridgeState(bridge_config())
+    cache = state.components["Cache"]
+    state.observe([alert("worst", alertname="RedisDown", severity="critical")], now=1)
+    # a label with a request id in it: every alert a new fingerprint (20k alerts fit in a 1 MiB body)
+    total = 20_000
+    flood = [alert(f"fp{i}", alertname="RedisSlow", severity="warning", req=str(i)) for i in range(total)]
+    started = time.perf_counter()
+    state.observe(flood, now=2)
+    # the webhook handler runs this on the event loop: a scan of every kept alert per
+    # alert took 25-50 s here; a generous bound, not a benchmark
+    assert time.perf_counter() - started < 10
+    assert len(cache.firing) <= MAX_FIRING
+    assert cache.dropped == total + 1 - len(cache.firing)
+    # evictions take the least severe first: the outage the page shows is still there
+    assert "worst" in cache.firing and cache.desired() == "major_outage"
+    # the newest warnings are kept, the oldest went
+    assert f"fp{total - 1}" in cache.firing and "fp0" not in cache.firing
+    # a reload keeps the count; the metric shows it
+    bridge = Bridge(bridge_config())
+    bridge.state = BridgeState(bridge_config(), previous=state)
+    dropped = {
+        s.labels["component"]: s.value
+        for family in bridge.families()
+        if family.name == "stack_exporter_bridge_firing_alerts_dropped"
+        for s in family.samples
+    }
+    assert dropped == {"Cache": float(cache.dropped), "API": 0.0}

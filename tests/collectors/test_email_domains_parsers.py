@@ -190,6 +190,35 @@ def test_spf_syntax(record: str, ok: bool) -> None:
 
 
 @pytest.mark.parametrize(
+    ("term", "ok"),
+    [
+        # RFC 7208 5.6: dual-cidr-length = [ "/" ip4-cidr-length ] [ "//" ip6-cidr-length ]
+        ("mx//64", True),  # was reported invalid: the IPv6 length alone
+        ("mx:example.com//64", True),
+        ("a:example.com//128", True),
+        ("a/24//64", True),
+        ("mx:example.com/24", True),
+        ("a/0", True),
+        ("a//0", True),
+        ("a/32//128", True),
+        ("a//129", False),
+        ("a/33", False),
+        ("mx:example.com/24//129", False),
+        ("a/024", False),  # no leading zeros
+        ("mx//", False),
+        ("a/", False),
+        ("a/24/", False),
+        ("a//64//64", False),
+        ("a/\u00b2", False),  # a superscript two is a digit to str.isdigit, not to RFC 7208
+        ("ptr/24", False),
+    ],
+)
+def test_spf_dual_cidr_length(term: str, ok: bool) -> None:
+    _, problems = parse_spf(f"v=spf1 {term} -all")
+    assert (not problems) == ok, problems
+
+
+@pytest.mark.parametrize(
     ("record", "valid", "policy"),
     [
         ("v=DMARC1; p=quarantine; pct=50; rua=mailto:a@example.com,mailto:b@example.com!10m", True, "quarantine"),

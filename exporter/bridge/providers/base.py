@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Mapping, Sequence
-from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Literal, Protocol, get_args
 from urllib.parse import quote
 
 import aiohttp
+
+# the one Retry-After parser, shared with the API collectors (re-exported for the providers)
+from exporter.retry_after import MAX_WAIT
+from exporter.retry_after import parse_retry_after as parse_retry_after
 
 ComponentStatus = Literal["operational", "degraded_performance", "partial_outage", "major_outage"]
 # least to most severe: the worst of several firing alerts is the one with the highest index
@@ -35,7 +37,7 @@ COMPONENT_STATUSES: tuple[ComponentStatus, ...] = get_args(ComponentStatus)
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 # a provider asking for longer than this is capped: a wrong header must not freeze the page for a day
-MAX_RETRY_AFTER = 3600.0
+MAX_RETRY_AFTER = MAX_WAIT
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 _DETAIL_CHARS = 200
 
@@ -69,26 +71,6 @@ class Provider(Protocol):
     ) -> str: ...
 
     async def resolve_incident(self, incident_id: str, message: str) -> None: ...
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value (delay-seconds or an HTTP-date), capped; None if unusable."""
-    if not value:
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    if seconds != seconds:  # NaN
-        return None
-    return min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
 def segment(value: str) -> str:
@@ -148,7 +130,7 @@ class HttpProvider:
                 ) as resp:
                     raw = await self._read(resp, method, path)
                     status = resp.status
-                    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                    retry_after = parse_retry_after(resp.headers.get("Retry-After"), cap=MAX_RETRY_AFTER)
         except TimeoutError:
             raise self._fail(method, path, f"no answer within {self.timeout:g}s", retryable=True) from None
         except aiohttp.ClientError as exc:

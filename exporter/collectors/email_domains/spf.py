@@ -63,16 +63,17 @@ def _has_macro(spec: str) -> bool:
     return "%" in spec
 
 
+# RFC 7208 5.6: dual-cidr-length = [ ip4-cidr-length ] [ "/" ip6-cidr-length ], each "/" and a
+# number without leading zeros: "/24", "//64", "/24//64"
+_DUAL_CIDR_RE = re.compile(r"(?:/(?P<v4>0|[1-9][0-9]?))?(?://(?P<v6>0|[1-9][0-9]{0,2}))?")
+
+
 def _valid_dual_cidr(text: str) -> bool:
-    """``24``, ``24//64`` or ``/64`` after the first slash (RFC 7208 5.6)."""
-    v4, sep, v6 = text.partition("//")
-    if v4 and not (v4.isdigit() and int(v4) <= 32 and str(int(v4)) == v4):
+    """The text after a mechanism's first slash: ``24``, ``24//64`` or ``/64`` (RFC 7208 5.6)."""
+    match = _DUAL_CIDR_RE.fullmatch("/" + text)
+    if match is None or (match["v4"] is None and match["v6"] is None):
         return False
-    if sep and not (v6.isdigit() and int(v6) <= 128 and str(int(v6)) == v6):
-        return False
-    if not v4 and not text.startswith("/"):
-        return False
-    return bool(v4 or sep)
+    return (match["v4"] is None or int(match["v4"]) <= 32) and (match["v6"] is None or int(match["v6"]) <= 128)
 
 
 @dataclass

@@ -22,8 +22,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from exporter.collectors.base import CollectError, Collector, Context
 from exporter.collectors.postgres.config import PostgresTarget
-from exporter.collectors.postgres.families import SIZE_REFRESH_SECONDS, core_families, table_families
-from exporter.collectors.postgres.pools import Connection, Pools
+from exporter.collectors.postgres.families import (
+    SIZE_REFRESH_SECONDS,
+    core_families,
+    free_connection_slots,
+    table_families,
+)
+from exporter.collectors.postgres.pools import Connection, NoFreeSlots, Pools, ResponseTooLarge
 from exporter.collectors.postgres.queries import CustomQuery, RowError, custom_families, load_queries
 from exporter.collectors.postgres.sql import core_sql, marked, tables_sql
 from exporter.collectors.postgres.statements import TopStatements
@@ -51,6 +56,11 @@ class PostgresCollector(Collector[PostgresTarget]):
         # start alongside the core one instead of after it
         self._statements_ext: str | None = None
         self._errors: dict[str, int] = {}
+        # table health of other databases, from each one's last visit; visits go in
+        # turn (name order), databases_per_scrape per scrape, starting after _turn
+        self._tables: dict[str, list[Any]] = {}
+        self._turn = ""
+        self._skipped: dict[str, int] = {"no_free_slots": 0}
         self._custom_cache: dict[str, _CustomResult] = {}
         queries = config.custom_queries
         if queries is None and config.custom_queries_file:
@@ -77,6 +87,9 @@ class PostgresCollector(Collector[PostgresTarget]):
         except asyncpg.PostgresError as exc:
             await _cancel(early)
             raise CollectError(f"query failed: {_describe_error(exc)}") from None
+        except ResponseTooLarge as exc:
+            await _cancel(early)
+            raise CollectError(f"{self.describe()}: {exc}") from None
         except (OSError, asyncpg.exceptions.InterfaceError, asyncpg.exceptions.ClientConfigurationError) as exc:
             await _cancel(early)
             raise CollectError(f"cannot connect to {self.describe()}: {_describe_error(exc)}") from None
@@ -90,6 +103,7 @@ class PostgresCollector(Collector[PostgresTarget]):
                 if d.get("size_bytes") is not None
             }
             self._sizes_at = time.monotonic()
+        self._pools.set_free_slots(free_connection_slots(core))
 
         extra: list[Any] = []
         ext = str(core["statements_ext"]) if core.get("statements_ext") else None
@@ -103,19 +117,35 @@ class PostgresCollector(Collector[PostgresTarget]):
         self._statements_ext = ext
         if self._queries:
             extra.append(self._custom(core["version_num"]))
-        extra.extend(self._tables_of(datname) for datname in self._extra_databases(core))
+        databases = self._extra_databases(core)
+        turn = self._turn
+        due = self._due(databases)
+        extra.extend(self._tables_of(datname) for datname in due)
         results = await asyncio.gather(*extra) if extra else []
 
         families: list[Metric] = [GaugeMetricFamily("pg_up", self.up_help, value=1)]
         families.extend(core_families(core, self._sizes))
         table_rows: list[tuple[str, list[Any]]] = [(core["dbname"], core.get("tables") or [])]
+        skipped: list[str] = []
         for res in results:
-            if isinstance(res, tuple):  # (datname, rows) from _tables_of
-                table_rows.append(res)
+            if isinstance(res, tuple):  # (datname, rows) from _tables_of, or (datname, None) if skipped
+                datname, rows = res
+                if rows is None:
+                    skipped.append(datname)
+                else:
+                    self._tables[datname] = rows
             else:
                 families.extend(res)
+        if skipped:
+            # a skipped database keeps its turn: the next scrape starts with it
+            first = min(due.index(d) for d in skipped)
+            self._turn = due[first - 1] if first > 0 else turn
+        # a database dropped or excluded since is forgotten
+        self._tables = {d: self._tables[d] for d in databases if d in self._tables}
+        table_rows.extend(sorted(self._tables.items()))
         if self.config.tables_limit > 0:
             families.extend(table_families(table_rows))
+        families.extend(self._guard_families(late_turn=len(databases) - len(due), skipped=len(skipped)))
         families.append(self._error_family())
         return families
 
@@ -127,7 +157,7 @@ class PostgresCollector(Collector[PostgresTarget]):
             data: dict[str, Any] = json.loads(text)
             return data
 
-        return await self._pools.run(query)
+        return await self._pools.run(query, essential=True)
 
     def _count_error(self, query: str, exc: BaseException | str) -> None:
         self._errors[query] = self._errors.get(query, 0) + 1
@@ -146,6 +176,46 @@ class PostgresCollector(Collector[PostgresTarget]):
         for query, count in sorted(self._errors.items()):
             fam.add_metric(["postgres", query], float(count))
         return fam
+
+    def _guard_families(self, late_turn: int, skipped: int) -> list[Metric]:
+        late = GaugeMetricFamily(
+            "stack_exporter_postgres_databases_late",
+            "Databases whose table health in this scrape is from an earlier visit (or absent): "
+            "turn = more databases than databases_per_scrape, no_free_slots = the server had too few free slots.",
+            labels=["reason"],
+        )
+        late.add_metric(["turn"], float(late_turn))
+        late.add_metric(["no_free_slots"], float(skipped))
+        skips = CounterMetricFamily(
+            "stack_exporter_postgres_databases_skipped",
+            "Visits to a database skipped because the server had min_free_connections or fewer free slots.",
+            labels=["reason"],
+        )
+        for reason, count in sorted(self._skipped.items()):
+            skips.add_metric([reason], float(count))
+        return [
+            late,
+            skips,
+            GaugeMetricFamily(
+                "stack_exporter_postgres_connections",
+                "Sessions the exporter holds on this target's server.",
+                value=float(self._pools.open_connections),
+            ),
+            GaugeMetricFamily(
+                "stack_exporter_postgres_connections_max",
+                "The most sessions the exporter may hold on this target's server (max_connections).",
+                value=float(self._pools.cap),
+            ),
+        ]
+
+    def _due(self, databases: list[str]) -> list[str]:
+        """The databases to visit this scrape: the next databases_per_scrape in name order."""
+        ordered = sorted(databases)
+        start = next((i for i, d in enumerate(ordered) if d > self._turn), 0)
+        due = (ordered[start:] + ordered[:start])[: self.config.databases_per_scrape]
+        if due:
+            self._turn = due[-1]
+        return due
 
     def _extra_databases(self, core: Mapping[str, Any]) -> list[str]:
         if self.config.tables_limit <= 0:
@@ -173,7 +243,7 @@ class PostgresCollector(Collector[PostgresTarget]):
             return []
         return self._top.families(rows)
 
-    async def _tables_of(self, datname: str) -> tuple[str, list[Any]] | list[Metric]:
+    async def _tables_of(self, datname: str) -> tuple[str, list[Any] | None] | list[Metric]:
         query = f"tables:{datname}"
         self._errors.setdefault(query, 0)
 
@@ -183,8 +253,15 @@ class PostgresCollector(Collector[PostgresTarget]):
 
         try:
             text = await self._pools.run(fetch, datname)
+        except NoFreeSlots as exc:
+            self._skipped["no_free_slots"] += 1
+            self.log.info(
+                "database skipped", extra={"kv": {"target": self.config.name, "datname": datname, "err": str(exc)}}
+            )
+            return (datname, None)
         except Exception as exc:  # noqa: BLE001 - one database failing must not fail the scrape
             self._count_error(query, exc)
+            self._tables.pop(datname, None)
             return []
         return (datname, json.loads(text) if text else [])
 
@@ -199,7 +276,13 @@ class PostgresCollector(Collector[PostgresTarget]):
         if due:
             try:
                 async with self._pools.connection() as conn:
-                    for q in due:
+                    for i, q in enumerate(due):
+                        if conn.is_closed():  # cut by the size guard or the server: the rest cannot run
+                            cause = self._pools.guard_error(conn) or "the connection was closed"
+                            for rest in due[i:]:
+                                self._count_error(rest.name, f"not run: {cause}")
+                                self._custom_cache.pop(rest.name, None)
+                            break
                         await self._run_custom(conn, q)
             except Exception as exc:  # noqa: BLE001 - no connection: each due query failed
                 for q in due:
@@ -219,7 +302,7 @@ class PostgresCollector(Collector[PostgresTarget]):
             records = await conn.fetch(marked(q.sql))
             fams = custom_families(q, records)
         except asyncpg.PostgresError as exc:
-            self._count_error(q.name, exc)
+            self._count_error(q.name, self._pools.guard_error(conn) or exc)
         except RowError as exc:
             self._count_error(q.name, str(exc))
         else:

@@ -77,7 +77,16 @@ class PostgresTarget(TargetConfig):
     statements_limit: int = 50
     statement_text_max_length: int = 1000
     tables_limit: int = 20
-    pool_max_size: int = 3
+    # Connections: at most max_connections sessions per target, whatever their
+    # databases; none added while the server has min_free_connections or fewer
+    # non-reserved slots free; idle ones closed after connection_idle_timeout.
+    max_connections: int = 3
+    min_free_connections: int = 3
+    connection_idle_timeout: Duration = Duration(60.0)
+    # Table health of other databases: this many visited per scrape, in turn.
+    databases_per_scrape: int = 10
+    # The old name of max_connections, still accepted.
+    pool_max_size: int | None = None
     # Filled by check() from custom_queries_file, so a reload with a changed file
     # makes a new collector (the config no longer compares equal).
     custom_queries: tuple[CustomQuery, ...] | None = field(default=None, init=False)
@@ -96,8 +105,19 @@ class PostgresTarget(TargetConfig):
                 yield key, "must be between 0 and 1000"
         if self.statement_text_max_length < 16:
             yield "statement_text_max_length", "must be at least 16"
-        if not 1 <= self.pool_max_size <= 10:
-            yield "pool_max_size", "must be between 1 and 10"
+        if self.pool_max_size is not None:
+            if self.max_connections != 3:
+                yield "pool_max_size", "is the old name of max_connections; set max_connections only"
+            else:
+                object.__setattr__(self, "max_connections", self.pool_max_size)
+        if not 1 <= self.max_connections <= 20:
+            yield "max_connections" if self.pool_max_size is None else "pool_max_size", "must be between 1 and 20"
+        if not 0 <= self.min_free_connections <= 1000:
+            yield "min_free_connections", "must be between 0 and 1000"
+        if not 1 <= self.databases_per_scrape <= 1000:
+            yield "databases_per_scrape", "must be between 1 and 1000"
+        if not 0 < self.connection_idle_timeout <= 86400:
+            yield "connection_idle_timeout", "must be positive and at most 1d"
         if self.custom_queries_file is not None:
             queries, problems = load_queries(Path(self.custom_queries_file))
             for problem in problems:

@@ -272,3 +272,20 @@ def table_families(per_db: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> lis
                 fams["ana"].add_metric(lv, float(ana))
             fams["size"].add_metric(lv, float(size))
     return list(fams.values())
+
+
+def free_connection_slots(core: Mapping[str, Any]) -> int | None:
+    """Connection slots an ordinary role could still take, as the core query saw them.
+
+    max_connections minus the slots reserved for superusers (and, on 16+, for roles
+    with pg_use_reserved_connections) minus the client backends connected; None if a
+    setting is missing.
+    """
+    settings = {str(r[0]): r[1] for r in core.get("settings") or ()}
+    try:
+        total = int(settings["max_connections"])
+        reserved = int(settings["superuser_reserved_connections"]) + int(core.get("reserved_connections") or 0)
+    except (KeyError, TypeError, ValueError):
+        return None
+    used = sum(int(r[3]) for r in core.get("activity") or ())
+    return total - reserved - used

@@ -1,7 +1,9 @@
 """Custom queries in postgres_exporter's ``queries.yaml`` format: loading, checking, rows to families.
 
 The file is read and checked when the config loads, so ``--check-config`` reports
-a YAML syntax error or a bad ``usage`` with its path inside the file; what cannot
+a YAML syntax error, a bad ``usage`` or a name that would break the exposition (an
+invalid or reserved label, a metric that collides with a built-in or with another
+query's, counting ``_total``/``_created``) with its path inside the file; what cannot
 be known statically (SQL errors, NULLs, wrong column types, duplicate series) is
 counted at scrape time by the collector.  Format::
 
@@ -18,6 +20,7 @@ counted at scrape time by the collector.  Format::
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +31,16 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from exporter.collectors.postgres.families import (
+    _UNIT_SCALE,
+    BGWRITER_METRICS,
+    DATABASE_METRICS,
+    core_families,
+    table_families,
+)
+from exporter.collectors.postgres.sql import SETTINGS
+from exporter.exposition import exposed_names
+
 if TYPE_CHECKING:
     # only for annotations: the config loader imports this module without the driver
     import asyncpg
@@ -35,6 +48,15 @@ if TYPE_CHECKING:
 Usage = Literal["LABEL", "GAUGE", "COUNTER", "DISCARD"]
 
 _METRIC_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+# labels the exporter itself puts on series: a query's own would make them ambiguous
+# (``target`` is added to every series of a target, ``collector`` to the self metrics)
+RESERVED_LABELS = ("target", "collector")
+# Families emitted by code that needs the driver (collector.py, statements.py), which
+# this module cannot import; tests/test_guards_exposition.py checks the whole reserved
+# set against docs/metrics/postgres.md, so a new built-in cannot slip past.
+_DRIVER_FAMILIES = (("pg_up", "gauge"),)
+_RESERVED_PREFIXES = ("pg_stat_statements_", "stack_exporter_")
 _QUERY_KEYS = {"query", "metrics", "master", "cache_seconds", "runonserver"}
 _COLUMN_KEYS = {"usage", "description"}
 _UNSUPPORTED = {"MAPPEDMETRIC", "DURATION", "HISTOGRAM"}
@@ -113,7 +135,8 @@ def parse_queries(raw: Any) -> tuple[tuple[CustomQuery, ...], list[str]]:
     if not isinstance(raw, dict):
         return (), ["the top level must be a mapping of query names"]
     queries: list[CustomQuery] = []
-    metric_names: dict[str, str] = {}
+    # exposed sample or family name -> (the key path that claims it, its family, the family's type)
+    metric_names: dict[str, tuple[str, str, str]] = {}
     for name, spec in raw.items():
         where = str(name)
         if not isinstance(name, str) or not _METRIC_RE.match(name):
@@ -139,21 +162,17 @@ def parse_queries(raw: Any) -> tuple[tuple[CustomQuery, ...], list[str]]:
         if not isinstance(runon, str) or any(_RANGE_RE.match(p) is None for p in str(runon).split()):
             problems.append(f"{where}.runonserver: expected a version range such as '>=12.0.0 <16.0.0'")
             runon = ""
-        columns = _parse_columns(where, spec.get("metrics"), problems)
+        columns = _parse_columns(where, spec.get("metrics"), problems, metric_names)
         if columns and not any(c.usage in ("GAUGE", "COUNTER") for c in columns):
             problems.append(f"{where}.metrics: no GAUGE or COUNTER column, the query would export nothing")
-        for c in columns:
-            if c.usage in ("GAUGE", "COUNTER"):
-                full = f"{name}_{c.name}"
-                if full in metric_names:
-                    problems.append(f"{where}.metrics: metric {full} is also defined by {metric_names[full]}")
-                metric_names[full] = where
         if len(problems) == before and isinstance(sql, str):
             queries.append(CustomQuery(str(name), sql, tuple(columns), float(cache), str(runon)))
     return tuple(queries), problems
 
 
-def _parse_columns(where: str, metrics: Any, problems: list[str]) -> list[Column]:
+def _parse_columns(
+    where: str, metrics: Any, problems: list[str], metric_names: dict[str, tuple[str, str, str]]
+) -> list[Column]:
     if not isinstance(metrics, list) or not metrics:
         problems.append(f"{where}.metrics: expected a non-empty list of column mappings")
         return []
@@ -189,8 +208,86 @@ def _parse_columns(where: str, metrics: Any, problems: list[str]) -> list[Column
         if not isinstance(desc, str):
             problems.append(f"{at}.{col}.description: expected a string")
             continue
+        if usage == "LABEL":
+            problem = label_name_problem(col)
+            if problem is not None:
+                problems.append(f"{at}.{col}: {problem}")
+                continue
+        elif usage != "DISCARD":
+            found = metric_name_problems(f"{where}_{col}", usage.lower(), f"{at}.{col}", metric_names)
+            if found:
+                problems.extend(f"{at}.{col}: {problem}" for problem in found)
+                continue
         columns.append(Column(col, usage, desc or f"{col} from custom query {where}."))  # type: ignore[arg-type]
     return columns
+
+
+def label_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a label a custom query adds, or None."""
+    if not _LABEL_RE.match(name):
+        return f"label name {name!r} is invalid (letters, digits and _, not starting with a digit)"
+    if name.startswith("__"):
+        return f"label name {name!r} is reserved: names starting with __ are Prometheus's own"
+    if name in RESERVED_LABELS:
+        return f"label name {name!r} is reserved: the exporter adds it itself"
+    return None
+
+
+def family_key(name: str, kind: str) -> str:
+    """The family name prometheus-client gives a metric named ``name`` (a counter drops ``_total``)."""
+    return name[: -len("_total")] if kind == "counter" and name.endswith("_total") else name
+
+
+def metric_name_problems(full: str, kind: str, at: str, claimed: dict[str, tuple[str, str, str]]) -> list[str]:
+    """Problems with a custom metric ``full`` of type ``kind``; records its names in ``claimed``."""
+    if not _METRIC_RE.match(full):
+        return [f"metric name {full!r} is invalid"]
+    family = family_key(full, kind)
+    names = exposed_names(family, kind)
+    builtin = builtin_names()
+    for prefix in _RESERVED_PREFIXES:
+        if full.startswith(prefix):
+            return [f"metric {full} is in the exporter's own namespace {prefix}*"]
+    for n in names:
+        if n in builtin:
+            return [f"metric {full} collides with the built-in PostgreSQL metric {builtin[n]}"]
+    for n in names:
+        if n in claimed:
+            other_at, other, other_kind = claimed[n]
+            exposed = f" (exposed as {n})" if n != other else ""
+            return [f"{kind} {full} collides with {other_kind} {other}{exposed} defined by {other_at}"]
+    for n in names:
+        claimed[n] = (at, family, kind)
+    return []
+
+
+@functools.cache
+def builtin_names() -> dict[str, str]:
+    """Exposed name -> built-in family, from the collectors' own builders.
+
+    The builders run over a document that takes every branch, so the set follows
+    the code; ``pg_settings_*`` is reserved per setting with every unit suffix,
+    since the suffix depends on the server's unit for it.
+    """
+    database = {"datname": "d", "datallowconn": True, **{col: 1 for col, *_ in DATABASE_METRICS}}
+    document = {
+        "version": "x",
+        "version_num": 1,
+        "start": 0,
+        "now": 0,
+        "settings": [],
+        "databases": [database],
+        "bgwriter": {col: 1 for col, *_ in BGWRITER_METRICS},
+        "replica": {"receive": 1, "replay": 1, "replay_ts": 0, "paused": False},
+        "replicas": [],
+        "slots": [],
+    }
+    families = [*core_families(document, {"d": 1.0}), *table_families([])]
+    kinds: list[tuple[str, str]] = [(f.name, f.type) for f in families]
+    kinds.extend(_DRIVER_FAMILIES)
+    suffixes = {"", *(suffix for _, suffix in _UNIT_SCALE.values())}
+    kinds.extend((f"pg_settings_{name}{suffix}", "gauge") for name, _ in SETTINGS for suffix in suffixes)
+    return {n: family for family, kind in kinds for n in exposed_names(family, kind)}
 
 
 class RowError(Exception):

@@ -115,6 +115,7 @@ def core_sql(version_num: int, tables_limit: int, with_sizes: bool) -> str:
  'version_num', current_setting('server_version_num')::int,
  'start', extract(epoch FROM pg_postmaster_start_time()),
  'dbname', current_database(),
+ 'reserved_connections', current_setting('reserved_connections', true),
  'settings', (SELECT json_agg(json_build_array(name, setting, unit, vartype)) FROM pg_settings
               WHERE name IN ({settings})),
  'activity', (SELECT json_agg(json_build_array(datname, usename, state, n)) FROM (

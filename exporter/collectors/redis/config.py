@@ -8,6 +8,12 @@ from urllib.parse import urlsplit
 
 from exporter.schema import Duration, Secret, TargetConfig, check_url, url_password
 
+# What one reply may occupy (client.py): INFO ALL, the largest reply we ask
+# for, is ~20 KB, so 64 MiB only stops a broken or hostile server.
+DEFAULT_MAX_REPLY_BYTES = 64 * 2**20
+MIN_MAX_REPLY_BYTES = 2**20
+MAX_MAX_REPLY_BYTES = 2**30
+
 
 @dataclass(frozen=True, kw_only=True)
 class KeyPattern:
@@ -34,9 +40,12 @@ class RedisTarget(TargetConfig):
     key_patterns: tuple[KeyPattern, ...] = ()
     # Key groups are counted in the background at most this often.
     key_pattern_refresh_interval: Duration = Duration(60.0)
-    # Budget of one counting pass: SCAN calls (COUNT 1000 each) and time.
+    # Budget of one counting pass over all key_patterns together: SCAN calls
+    # (COUNT 1000 each) and time, shared among the patterns (keys.py).
     key_pattern_max_scan_calls: int = 1000
     key_pattern_max_duration: Duration = Duration(10.0)
+    # What one reply may occupy: bytes, plus 64 per element of an array.
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
 
     def check(self) -> Iterable[tuple[str, str]]:
         url_problems = list(
@@ -72,8 +81,18 @@ class RedisTarget(TargetConfig):
                 yield f"key_patterns[{i}].pattern", "must not be empty"
             if kp.db is not None and kp.db < 0:
                 yield f"key_patterns[{i}].db", "must not be negative"
-        if self.key_pattern_max_scan_calls < 1:
-            yield "key_pattern_max_scan_calls", "must be at least 1"
+        if self.key_pattern_max_scan_calls < max(1, len(self.key_patterns)):
+            yield (
+                "key_pattern_max_scan_calls",
+                f"must be at least 1 and at least the number of key_patterns ({len(self.key_patterns)}):"
+                " the budget is shared by all patterns of a pass and each needs one SCAN call",
+            )
+        if not MIN_MAX_REPLY_BYTES <= self.max_reply_bytes <= MAX_MAX_REPLY_BYTES:
+            yield (
+                "max_reply_bytes",
+                f"must be between {MIN_MAX_REPLY_BYTES} (1 MiB) and {MAX_MAX_REPLY_BYTES} (1 GiB),"
+                f" got {self.max_reply_bytes}",
+            )
 
     def secret_values(self) -> list[str]:
         return url_password(self.url)
