@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -87,8 +87,15 @@ async def exporter(config: ConfigSource, *, base_dir: Path | None = None) -> Asy
     def load() -> Config:
         return config_from(config, base_dir)
 
+    async with serving(engine, load) as client:
+        yield client
+
+
+@asynccontextmanager
+async def serving(engine: Engine, load: Callable[[], Config] | None = None) -> AsyncIterator[TestClient]:
+    """The real aiohttp app around ``engine`` on a loopback port; /-/reload calls ``load``."""
     # the web settings the CLI always builds (no auth, no TLS): the listener's guard metrics
-    app = make_app(engine, make_reloader(engine, load), default_web_settings())
+    app = make_app(engine, make_reloader(engine, load or (lambda: engine.config)), default_web_settings())
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     try:

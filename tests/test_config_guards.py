@@ -17,14 +17,13 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from exporter.config import Config, ConfigError, load_config, parse_config
 from exporter.scrape import Engine
-from exporter.server import make_app, make_reloader
 from exporter.webconfig import load_web_config
 from peers.process import free_port, port_is_open, wait_until
-from tests.helpers import ROOT, check_config, scrape, value, write_config
+from tests.helpers import ROOT, check_config, scrape, serving, value, write_config
 from tests.servers.redis import RedisServer
 
 pytestmark = pytest.mark.timeout(120)
@@ -240,14 +239,8 @@ def test_check_config_reports_a_nan_scrape_timeout(tmp_path: Path) -> None:
 @asynccontextmanager
 async def file_exporter(path: Path, load: Callable[[], Config] | None = None) -> AsyncIterator[TestClient]:
     """The real app on loopback, reloading from ``path`` as --config.file does."""
-    engine = Engine(load_config(path))
-    app = make_app(engine, make_reloader(engine, load or (lambda: load_config(path))))
-    client = TestClient(TestServer(app, host="127.0.0.1"))
-    await client.start_server()
-    try:
+    async with serving(Engine(load_config(path)), load or (lambda: load_config(path))) as client:
         yield client
-    finally:
-        await client.close()
 
 
 def reload_attacks(tmp_path: Path) -> dict[str, tuple[str, str]]:

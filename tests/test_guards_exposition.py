@@ -13,13 +13,10 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from exporter import exposition
@@ -29,7 +26,6 @@ from exporter.config import DEFAULT_SERIES_LIMIT, Config
 from exporter.exposition import DROPPED_FAMILIES, REASONS, render_text, truncate_series
 from exporter.schema import TargetConfig
 from exporter.scrape import Engine, TargetRunner
-from exporter.server import make_app, make_reloader
 from peers.alerting import Prometheus
 from tests.collectors.test_postgres import monitor_dsn, pg_config
 from tests.fakes.statuspage import FakeStatuspage
@@ -41,6 +37,7 @@ from tests.helpers import (
     promtool_check,
     samples,
     scrape,
+    serving,
     value,
     write_config,
 )
@@ -289,17 +286,6 @@ def hostile_engine(pg: PostgresServer) -> Engine:
     collector = InjectingCollector(injected, engine.context.for_source("injected"))
     engine.runners[("injected", "inj")] = TargetRunner("injected", injected, collector, engine.redactor)
     return engine
-
-
-@asynccontextmanager
-async def serving(engine: Engine) -> AsyncIterator[TestClient]:
-    app = make_app(engine, make_reloader(engine, lambda: engine.config))
-    client = TestClient(TestServer(app, host="127.0.0.1"))
-    await client.start_server()
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 async def test_hostile_families_are_dropped_and_prometheus_keeps_the_scrape(

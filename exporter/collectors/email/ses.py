@@ -142,6 +142,21 @@ def _load_models(session: Any, services: tuple[str, ...]) -> None:
 
 
 @cache
+def _prepared_session() -> Any:
+    """One botocore session with the SDK imported and the models read, for every SES target.
+
+    Cached and run in a thread: a collection cancelled at its deadline while this runs
+    does not lose the work, the next one finds it done (credentials go per client).
+    """
+    _import_aws()
+    from aiobotocore.session import get_session  # type: ignore[import-untyped]
+
+    session = get_session()
+    _load_models(session, ("ses", "sesv2", "cloudwatch"))
+    return session
+
+
+@cache
 def _session_class(cap: int) -> type[Any]:
     """aiobotocore's aiohttp session with the exporter's body cap and a sanity check of the format."""
     from aiobotocore.httpsession import AIOHTTPSession  # type: ignore[import-untyped]
@@ -228,12 +243,10 @@ class SesCollector(EmailCollector[SesTarget]):
         # reads its JSON models synchronously when the first client is made: both would
         # block the event loop, and with it every other collector of the scrape.  Both run
         # in a thread; the imports and the session's loader cache what they produce.
-        await asyncio.to_thread(_import_aws)
+        session = await asyncio.to_thread(_prepared_session)
         from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
-        from aiobotocore.session import get_session  # type: ignore[import-untyped]
 
         cfg = self.config
-        session = get_session()
         aio_config = AioConfig(
             retries={"total_max_attempts": 1, "mode": "standard"},
             connect_timeout=5,
@@ -246,7 +259,6 @@ class SesCollector(EmailCollector[SesTarget]):
             keys = {"aws_access_key_id": cfg.access_key_id.get(), "aws_secret_access_key": cfg.secret_access_key.get()}
         stack = AsyncExitStack()
         try:
-            await asyncio.to_thread(_load_models, session, ("ses", "sesv2", "cloudwatch"))
             for service, url in (
                 ("ses", cfg.endpoint_url),
                 ("sesv2", cfg.endpoint_url),
