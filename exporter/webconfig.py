@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from exporter.schema import ConfigError, Converter, load_yaml
+from exporter.schema import MAX_CONFIG_BYTES, ConfigError, Converter, FileProblem, load_yaml, read_file
 from exporter.webguard import (
     ALLOWED,
     BCRYPT_MAX_PASSWORD,
@@ -222,9 +222,12 @@ def default_web_settings(limits: ServerLimits | None = None) -> WebSettings:
 def load_web_config(path: str, limits: ServerLimits | None = None) -> WebSettings:
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, [f"cannot read web config file: {getattr(exc, 'strerror', None) or exc}"]) from None
+        # a regular file of bounded size: a FIFO or /dev/zero is refused, never read
+        text = read_file(file, MAX_CONFIG_BYTES).decode("utf-8")
+    except FileProblem as exc:
+        raise ConfigError(path, [f"cannot read web config file: {exc.reason}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, ["cannot read web config file: not UTF-8 text"]) from None
     raw = load_yaml(text, path)
     conv = Converter(file.parent.resolve())
     config = conv.convert(WebConfig, raw or {}, "")

@@ -121,6 +121,31 @@ def test_a_secret_file_must_be_a_small_regular_file(tmp_path: Path, kind: str) -
     assert_clean_failure(check_config(tmp_path / "config.yml"), expected)
 
 
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_the_web_config_file_must_be_a_regular_file(tmp_path: Path, kind: str) -> None:
+    if kind == "fifo":
+        web = tmp_path / "web.yml"
+        os.mkfifo(web)  # no writer: reading it would block forever
+        expected = "cannot read web config file: it is a named pipe, not a regular file"
+    else:
+        web = Path("/dev/zero")
+        expected = "cannot read web config file: it is a character device, not a regular file"
+    with pytest.raises(ConfigError) as err:
+        load_web_config(str(web))
+    assert err.value.problems == [expected]
+    assert_clean_failure(check_config(write_config(tmp_path, "{}"), "--web.config.file", str(web)), expected)
+
+
+@pytest.mark.parametrize("name", ["billion-laughs", "deep-nesting", "unhashable-key-complex"])
+def test_a_custom_queries_file_is_read_as_strictly_as_the_config(tmp_path: Path, name: str) -> None:
+    text, expected = HOSTILE_YAML[name]
+    (tmp_path / "queries.yml").write_text(text)
+    config = {
+        "postgres": [{"name": "db", "dsn": "postgresql://u@127.0.0.1:5432/d", "custom_queries_file": "queries.yml"}]
+    }
+    assert_clean_failure(check_config(write_config(tmp_path, config), cwd=tmp_path), expected)
+
+
 def test_a_secret_file_of_64_kib_is_read(tmp_path: Path) -> None:
     (tmp_path / "password").write_text("p" * (64 * 1024 - 1) + "\n")
     config = parse_config(

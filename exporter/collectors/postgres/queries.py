@@ -28,7 +28,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from exporter.collectors.postgres.families import (
@@ -40,6 +39,7 @@ from exporter.collectors.postgres.families import (
 )
 from exporter.collectors.postgres.sql import SETTINGS
 from exporter.exposition import exposed_names
+from exporter.schema import MAX_CONFIG_BYTES, ConfigError, FileProblem, load_yaml, read_file
 
 if TYPE_CHECKING:
     # only for annotations: the config loader imports this module without the driver
@@ -113,18 +113,18 @@ class CustomQuery:
 
 def load_queries(path: Path) -> tuple[tuple[CustomQuery, ...], list[str]]:
     """Parse and check a queries file; returns (queries, problems).  Never raises."""
+    # the same strict, bounded reading as the config file itself: a regular file of at most
+    # MAX_CONFIG_BYTES, no duplicate keys, bounded aliases and nesting
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        return (), [f"cannot read {str(path)!r}: {exc.strerror or exc}"]
+        text = read_file(path, MAX_CONFIG_BYTES).decode("utf-8")
+    except FileProblem as exc:
+        return (), [str(exc)]
     except UnicodeDecodeError:
         return (), [f"{str(path)!r} is not UTF-8 text"]
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        return (), [f"{where}invalid YAML: {getattr(exc, 'problem', None) or exc}"]
+        raw = load_yaml(text, str(path))
+    except ConfigError as exc:
+        return (), list(exc.problems)
     return parse_queries(raw)
 
 
