@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import struct
+import subprocess
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -383,3 +385,40 @@ async def test_a_custom_query_returning_too_much_is_cut_and_counted(
     assert value(again, "stack_exporter_query_errors_total", target="many", query="pg_big") == 2
     messages = "\n".join(r.getMessage() + str(getattr(r, "kv", "")) for r in caplog.records)
     assert "exceeds the 67108864-byte limit" in messages
+
+
+# --------------------------------------------------------------------------- TLS through the guard
+
+
+async def test_a_tls_session_passes_through_the_response_guard(pg_fresh: PostgresServer, tmp_path: Path) -> None:
+    """asyncpg upgrades to TLS after connecting (start_tls, then set_protocol): the guard
+    sits in front of its protocol on both sides of the upgrade, and sessions still work."""
+    cert, key = pg_fresh.data / "server.crt", pg_fresh.data / "server.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    key.chmod(0o600)
+    shutil.chown(key, *_owner(pg_fresh.data))
+    shutil.chown(cert, *_owner(pg_fresh.data))
+    pg_fresh.execute("ALTER SYSTEM SET ssl = on")
+    pg_fresh.execute("SELECT pg_reload_conf()")
+    await asyncio.sleep(0.5)
+    assert pg_fresh.scalar("SHOW ssl") == "on"
+    pg_fresh.execute("GRANT SELECT ON events TO monitor", "appdb")
+    dsn = monitor_dsn(pg_fresh) + "?sslmode=require"
+    async with exporter(pg_config(("tls", dsn))) as client:
+        text = await scrape(client)
+        assert value(text, "pg_up", target="tls") == 1, text[-2000:]
+        assert value(text, "stack_exporter_collector_success", target="tls") == 1
+        on_tls = pg_fresh.scalar(
+            "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)"
+            " WHERE a.application_name = 'stack-exporter'"
+        )
+        assert on_tls is True
+
+
+def _owner(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_uid, st.st_gid
