@@ -39,8 +39,10 @@ _SKIP_SUFFIXES = ("_created", "_gsum", "_gcount")
 
 Group = tuple[str | None, Sequence[Metric]]  # (target label value or None, families)
 
-_METRIC_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-_LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+# Prometheus's metric and label names (the classic, pre-UTF-8 rules Prometheus 2 parses);
+# the custom-query checks at load time use the same patterns
+METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 # why a family part was left out; a fixed set, so the counter's series are bounded
 REASONS = ("invalid_metric_name", "invalid_label_name", "reserved_label", "name_collision", "duplicate_series")
 # reason -> family parts dropped since the process started (stack_exporter_exposition_dropped_families_total)
@@ -71,7 +73,7 @@ def _family_names(name: str, kind: str) -> tuple[str, ...] | None:
         return _FAMILY_NAMES[key]
     except KeyError:
         pass
-    names = exposed_names(name, kind) if _METRIC_RE.match(name) else None
+    names = exposed_names(name, kind) if METRIC_NAME_RE.match(name) else None
     if len(_FAMILY_NAMES) > _CACHE_MAX:
         _FAMILY_NAMES.clear()
     _FAMILY_NAMES[key] = names
@@ -90,7 +92,7 @@ def _labels_problem(keys: KeysView[str], with_target: bool) -> str | None:
         pass
     problem: str | None = None
     for label in key[0]:
-        if not isinstance(label, str) or not _LABEL_RE.match(label) or label.startswith("__"):
+        if not isinstance(label, str) or not LABEL_NAME_RE.match(label) or label.startswith("__"):
             problem = "invalid_label_name"
             break
         if with_target and label == "target":

@@ -7,8 +7,9 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -203,3 +204,35 @@ def reference_problems(source: str, *texts: str, prefixes: tuple[str, ...]) -> l
     for name in sorted(set(docs) - set(seen)):
         problems.append(f"{name} is documented in docs/metrics/{source}.md but was not emitted")
     return problems
+
+
+def rss_bytes() -> int:
+    """This process's resident memory, from /proc/self/status."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
+@contextmanager
+def peak_rss_growth(interval: float = 0.01) -> Iterator[list[int]]:
+    """Samples RSS from a thread (so a busy event loop cannot hide a spike) while the block
+    runs; yields a one-element list that becomes the peak growth in bytes."""
+    base = rss_bytes()
+    peak = [base]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(interval):
+            peak[0] = max(peak[0], rss_bytes())
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    growth = [0]
+    try:
+        yield growth
+    finally:
+        stop.set()
+        thread.join(5)
+        growth[0] = max(peak[0], rss_bytes()) - base

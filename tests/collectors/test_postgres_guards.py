@@ -24,7 +24,7 @@ import psycopg
 import pytest
 
 from tests.collectors.test_postgres import app_conn, monitor_dsn, pg_config
-from tests.helpers import check_config, exporter, promtool_check, scrape, value, values, write_config
+from tests.helpers import check_config, exporter, peak_rss_growth, promtool_check, scrape, value, values, write_config
 from tests.servers.postgres import MONITOR_PASSWORD, PostgresServer, _base
 
 pytestmark = pytest.mark.timeout(180)
@@ -291,33 +291,6 @@ class HostilePostgres:
         return f"postgresql://monitor:{MONITOR_PASSWORD}@127.0.0.1:{self.port}/appdb?sslmode={sslmode}"
 
 
-def rss_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
-@contextlib.contextmanager
-def peak_rss() -> Iterator[list[int]]:
-    """[RSS before, highest RSS seen while inside], sampled every 10 ms."""
-    seen = [rss_bytes(), rss_bytes()]
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.wait(0.01):
-            seen[1] = max(seen[1], rss_bytes())
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        yield seen
-    finally:
-        stop.set()
-        thread.join(5)
-        seen[1] = max(seen[1], rss_bytes())
-
-
 @contextlib.asynccontextmanager
 async def hostile(mode: str) -> AsyncIterator[HostilePostgres]:
     async with HostilePostgres(mode) as server:
@@ -340,9 +313,9 @@ async def test_a_huge_response_fails_the_target_and_memory_stays_bounded(
     async with hostile(mode) as bad:
         config = pg_config(("hostile", bad.dsn(sslmode)), ("good", monitor_dsn(pg_many)), timeout="20s")
         async with exporter(config) as http:
-            with peak_rss() as peak:
+            with peak_rss_growth() as growth:
                 text = await scrape(http)
-            grown = peak[1] - peak[0]
+            grown = growth[0]
             again = await scrape(http)
             landing = await (await http.get("/")).text()
     assert value(text, "pg_up", target="hostile") == 0
@@ -375,10 +348,10 @@ async def test_a_custom_query_returning_too_much_is_cut_and_counted(
     caplog.set_level(logging.INFO)
     config = pg_config(("many", monitor_dsn(pg_many)), custom_queries_file=str(queries), timeout="20s")
     async with exporter(config) as http:
-        with peak_rss() as peak:
+        with peak_rss_growth() as growth:
             text = await scrape(http)
         again = await scrape(http)
-    assert peak[1] - peak[0] < 200 * MiB
+    assert growth[0] < 200 * MiB
     for t in (text, again):
         assert value(t, "pg_up", target="many") == 1
         assert not values(t, "pg_big_v")

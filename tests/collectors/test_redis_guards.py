@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -23,7 +22,7 @@ from exporter.collectors.redis.client import ReplyTooLarge, make_client
 from exporter.collectors.redis.config import RedisTarget
 from exporter.schema import ConfigError
 from peers.process import LOOPBACK
-from tests.helpers import config_from, exporter, scrape, value
+from tests.helpers import config_from, exporter, peak_rss_growth, scrape, value
 from tests.servers.redis import RedisServer
 
 pytestmark = pytest.mark.timeout(120)
@@ -120,36 +119,6 @@ async def _read_command(reader: asyncio.StreamReader) -> list[bytes]:
     return args
 
 
-def rss() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
-@contextlib.asynccontextmanager
-async def peak_rss_growth() -> AsyncIterator[list[int]]:
-    """Samples RSS while the block runs; yields a list whose one element becomes the peak growth."""
-    base = rss()
-    peak = [base]
-
-    async def sample() -> None:
-        while True:
-            peak[0] = max(peak[0], rss())
-            await asyncio.sleep(0.02)
-
-    task = asyncio.create_task(sample())
-    growth = [0]
-    try:
-        yield growth
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        growth[0] = max(peak[0], rss()) - base
-
-
 @pytest.mark.parametrize(
     ("mode", "deadline", "message"),
     [
@@ -168,7 +137,7 @@ async def test_endless_reply_fails_the_target_with_bounded_memory(
             "redis": [{"name": "hostile", "url": hostile.url}, {"name": "real", "url": redis_server.url}],
         }
         async with exporter(config) as http:
-            async with peak_rss_growth() as growth:
+            with peak_rss_growth() as growth:
                 start = time.monotonic()
                 text = await scrape(http)
                 elapsed = time.monotonic() - start

@@ -38,7 +38,7 @@ from exporter.collectors.postgres.families import (
     table_families,
 )
 from exporter.collectors.postgres.sql import SETTINGS
-from exporter.exposition import exposed_names
+from exporter.exposition import LABEL_NAME_RE, METRIC_NAME_RE, exposed_names
 from exporter.schema import MAX_CONFIG_BYTES, ConfigError, FileProblem, load_yaml, read_file
 
 if TYPE_CHECKING:
@@ -47,8 +47,6 @@ if TYPE_CHECKING:
 
 Usage = Literal["LABEL", "GAUGE", "COUNTER", "DISCARD"]
 
-_METRIC_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-_LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 # labels the exporter itself puts on series: a query's own would make them ambiguous
 # (``target`` is added to every series of a target, ``collector`` to the self metrics)
 RESERVED_LABELS = ("target", "collector")
@@ -139,7 +137,7 @@ def parse_queries(raw: Any) -> tuple[tuple[CustomQuery, ...], list[str]]:
     metric_names: dict[str, tuple[str, str, str]] = {}
     for name, spec in raw.items():
         where = str(name)
-        if not isinstance(name, str) or not _METRIC_RE.match(name):
+        if not isinstance(name, str) or not METRIC_NAME_RE.match(name):
             problems.append(f"{where}: query name must be a valid metric name prefix")
             continue
         if not isinstance(spec, dict):
@@ -184,7 +182,7 @@ def _parse_columns(
             problems.append(f"{at}: expected one mapping 'column: {{usage: ..., description: ...}}'")
             continue
         ((col, spec),) = item.items()
-        if not isinstance(col, str) or not _METRIC_RE.match(col):
+        if not isinstance(col, str) or not METRIC_NAME_RE.match(col):
             problems.append(f"{at}: column name {col!r} is not a valid metric name part")
             continue
         if col in seen:
@@ -224,7 +222,7 @@ def _parse_columns(
 
 def label_name_problem(name: str) -> str | None:
     """Why ``name`` cannot be a label a custom query adds, or None."""
-    if not _LABEL_RE.match(name):
+    if not LABEL_NAME_RE.match(name):
         return f"label name {name!r} is invalid (letters, digits and _, not starting with a digit)"
     if name.startswith("__"):
         return f"label name {name!r} is reserved: names starting with __ are Prometheus's own"
@@ -240,7 +238,7 @@ def family_key(name: str, kind: str) -> str:
 
 def metric_name_problems(full: str, kind: str, at: str, claimed: dict[str, tuple[str, str, str]]) -> list[str]:
     """Problems with a custom metric ``full`` of type ``kind``; records its names in ``claimed``."""
-    if not _METRIC_RE.match(full):
+    if not METRIC_NAME_RE.match(full):
         return [f"metric name {full!r} is invalid"]
     family = family_key(full, kind)
     names = exposed_names(family, kind)
