@@ -369,6 +369,28 @@ def _escalation_seconds(alertname: str) -> float:
     raise AssertionError(f"{alertname} has no escalated copy in {ALERTS_FILE}")
 
 
+def _timeline(pipeline: Pipeline, since: float, since_request: int) -> str:
+    """What reached the status page and the bridge since ``since``, in order: for a failure message."""
+    events: list[tuple[float, str]] = []
+    for r in pipeline.page.requests[since_request:]:
+        status = (r.json or {}).get("component", {}).get("status", "") if isinstance(r.json, dict) else ""
+        events.append((r.at, f"page    {r.method} {r.path.rsplit('/', 2)[-2:]} {status}"))
+    for n in pipeline.sink.received(alertname="RedisDown"):
+        if n.path == "/statuspage/webhook" and n.received >= since:
+            alerts = [
+                (a.get("status"), a["labels"].get("escalated", ""), a.get("startsAt", "")[11:23])
+                for a in n.body.get("alerts", [])
+            ]
+            events.append((n.received, f"webhook {n.status} from {n.sender} alerts={alerts}"))
+    lines = [f"{at - since:7.2f}s {what}" for at, what in sorted(events)]
+    bridge_log = [
+        line
+        for line in pipeline.exporter.process.log_tail(400).splitlines()  # type: ignore[union-attr]
+        if "component" in line or "incident" in line
+    ]
+    return "\n".join(["timeline:", *lines, "bridge log (last lines):", *bridge_log[-20:]])
+
+
 def _component_writes(page: FakeStatusPageAPI, since_request: int, status: str) -> list[Any]:
     return [
         r
@@ -393,7 +415,7 @@ def test_downtime_chain_pages_escalates_and_keeps_the_status_page_in_step(pipeli
         wait_until(lambda: page.status_of(COMPONENT) == "major_outage", DEADLINE, interval=0.1,
                    message="the bridge sets the component to major_outage")  # fmt: skip
         # two Alertmanagers each sent the notification (and repeat it): one API call
-        assert len(_component_writes(page, mark, "major_outage")) == 1, page.requests[mark:]
+        assert len(_component_writes(page, mark, "major_outage")) == 1, _timeline(pipeline, started, mark)
         opened = [r for r in page.requests[mark:] if r.method == "POST" and r.path.endswith("/incidents")]
         assert len(opened) == 1, opened
 
@@ -412,7 +434,7 @@ def test_downtime_chain_pages_escalates_and_keeps_the_status_page_in_step(pipeli
                    message="the bridge sets the component back to operational")  # fmt: skip
         wait_until(lambda: not page.open_incidents(), DEADLINE, interval=0.1, message="the incident is resolved")
         time.sleep(DUPLICATE_WINDOW)
-        assert len(_component_writes(page, mark, "operational")) == 1, page.requests[mark:]
+        assert len(_component_writes(page, mark, "operational")) == 1, _timeline(pipeline, started, mark)
         report("Redis back -> component operational, incident resolved", back)
         # what reached the public page says nothing about our hosts
         for r in page.requests[mark:]:

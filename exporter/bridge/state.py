@@ -11,6 +11,10 @@ worst of them, operational when none fires. Three rules keep the page calm:
 * **No resurrection.** A resolved alert leaves a tombstone (its fingerprint and
   ``startsAt``); a late copy of the old firing notification carries the same
   ``startsAt`` and is ignored, while a new firing of the same alert has a new one.
+* **No early end.** The other way round, a late resolve of an earlier instance
+  (an Alertmanager replica sending the previous incident's resolve after the
+  alert fired again) carries an older ``startsAt`` than the firing one and is
+  ignored: the component stays down until the instance that fires now resolves.
 * **Flap damping.** Getting worse is shown at once; getting better is shown at
   most once per ``min_flap_interval``, so within that interval a component goes
   down and back up at most once. A held improvement is applied when the
@@ -39,6 +43,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from exporter.bridge.config import BridgeConfig, ComponentConfig, SeverityEffect
 from exporter.bridge.matchers import Matcher
@@ -60,6 +65,18 @@ MAX_FIRING = 2000
 
 def worst(statuses: Iterable[Status]) -> Status:
     return max(statuses, key=RANK.__getitem__, default=OPERATIONAL)
+
+
+def _earlier(starts_at: str, than: str) -> bool:
+    """True when ``starts_at`` is an earlier instant than ``than`` (Alertmanager's RFC 3339 times).
+
+    Either one unreadable: False, so the resolve is taken as before (no alert is kept firing
+    on a timestamp the bridge cannot read).
+    """
+    try:
+        return datetime.fromisoformat(starts_at) < datetime.fromisoformat(than)
+    except (ValueError, TypeError):
+        return False
 
 
 def _as_status(effect: SeverityEffect) -> Status | None:
@@ -130,6 +147,9 @@ class ComponentState:
         self.known = True
         fingerprint = alert.fingerprint
         if alert.status == "resolved":
+            current = self.firing.get(fingerprint)
+            if current is not None and _earlier(alert.starts_at, current[1]):
+                return  # the resolve of an earlier instance, late: the one firing now goes on
             self._unset(fingerprint)
             self.resolved.pop(fingerprint, None)
             self.resolved[fingerprint] = alert.starts_at

@@ -187,6 +187,28 @@ def test_a_late_copy_of_a_resolved_alert_does_not_bring_it_back() -> None:
     assert cache.desired() == "major_outage"
 
 
+def test_a_late_resolve_of_an_earlier_instance_does_not_end_the_new_one() -> None:
+    """Seen in the e2e pipeline: a replica sent the previous incident's resolve after RedisDown
+    fired again; the page showed operational for two seconds in the middle of an outage."""
+    state = BridgeState(bridge_config())
+    cache = state.components["Cache"]
+    labels = {"alertname": "RedisDown", "severity": "critical"}
+    earlier, now = "2026-12-02T15:27:18.923Z", "2026-12-02T15:27:33.923456789Z"
+    state.observe([alert("a", starts=earlier, **labels)], now=1)
+    state.observe([alert("a", "resolved", starts=earlier, **labels)], now=2)
+    state.observe([alert("a", starts=now, **labels)], now=3)
+    assert state.observe([alert("a", "resolved", starts=earlier, **labels)], now=4).changed == []
+    assert cache.desired() == "major_outage"
+    # the resolve of the instance that fires now ends it, whatever the other replica sends after
+    assert state.observe([alert("a", "resolved", starts=now, **labels)], now=5).changed == ["Cache"]
+    assert cache.desired() == "operational"
+    assert state.observe([alert("a", starts=now, **labels)], now=6).changed == []
+    # a timestamp the bridge cannot read does not keep an alert firing
+    state.observe([alert("a", starts="2026-12-02T16:00:00Z", **labels)], now=7)
+    state.observe([alert("a", "resolved", starts="not a time", **labels)], now=8)
+    assert cache.desired() == "operational"
+
+
 def test_flap_damping_allows_one_recovery_per_interval() -> None:
     state = BridgeState(bridge_config())
     cache = state.components["Cache"]

@@ -71,7 +71,7 @@ async def test_each_status_reaches_the_page(
     assert page.status_of(REDIS) == start
     await p.set_component(REDIS, status)  # type: ignore[arg-type]
     assert page.status_of(REDIS) == status
-    method, path, body, headers = page.requests[-1]
+    method, path, body, headers, _ = page.requests[-1]
     if page.kind == "statuspage":
         assert (method, path) == ("PATCH", f"/v1/pages/{page.page_id}/components/{REDIS}")
         assert body == {"component": {"status": status}}

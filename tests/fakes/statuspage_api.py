@@ -61,6 +61,7 @@ class Recorded(NamedTuple):
     path: str
     json: Any  # the parsed body, None when there was none or it was not JSON
     headers: dict[str, str]
+    at: float = 0.0  # time.monotonic() when it arrived, for timelines in failure messages
 
 
 def _now() -> str:
@@ -186,7 +187,7 @@ class FakeStatusPageAPI(FakeServer):
             except ValueError:
                 body = None
         request[JSON_BODY] = body
-        self.requests.append(Recorded(request.method, request.path, body, dict(request.headers)))
+        self.requests.append(Recorded(request.method, request.path, body, dict(request.headers), time.monotonic()))
         response = await self._answer(request, handler)
         self.responses.append(response.status)
         return response
