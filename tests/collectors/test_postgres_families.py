@@ -25,7 +25,7 @@ def samples(fams: list[Metric]) -> dict[str, float]:
 
 
 def test_tables_sql_is_the_core_querys_tables_part() -> None:
-    alone = tables_sql(7)
+    alone = tables_sql(160000, 7)
     assert alone.startswith(f"{SQL_MARKER} SELECT (SELECT json_agg(")
     inner = alone.removeprefix(f"{SQL_MARKER} SELECT (").removesuffix(")::text")
     assert f"'tables', ({inner})" in core_sql(160000, 7, with_sizes=False)

@@ -120,7 +120,7 @@ class PostgresCollector(Collector[PostgresTarget]):
         databases = self._extra_databases(core)
         turn = self._turn
         due = self._due(databases)
-        extra.extend(self._tables_of(datname) for datname in due)
+        extra.extend(self._tables_of(datname, core["version_num"]) for datname in due)
         results = await asyncio.gather(*extra) if extra else []
 
         families: list[Metric] = [GaugeMetricFamily("pg_up", self.up_help, value=1)]
@@ -243,12 +243,12 @@ class PostgresCollector(Collector[PostgresTarget]):
             return []
         return self._top.families(rows)
 
-    async def _tables_of(self, datname: str) -> tuple[str, list[Any] | None] | list[Metric]:
+    async def _tables_of(self, datname: str, version_num: int) -> tuple[str, list[Any] | None] | list[Metric]:
         query = f"tables:{datname}"
         self._errors.setdefault(query, 0)
 
         async def fetch(conn: Connection) -> str | None:
-            text: str | None = await conn.fetchval(tables_sql(self.config.tables_limit))
+            text: str | None = await conn.fetchval(tables_sql(version_num, self.config.tables_limit))
             return text
 
         try:
@@ -275,7 +275,7 @@ class PostgresCollector(Collector[PostgresTarget]):
         ]
         if due:
             try:
-                async with self._pools.connection() as conn:
+                async with self._pools.connection(custom=True) as conn:
                     for i, q in enumerate(due):
                         if conn.is_closed():  # cut by the size guard or the server: the rest cannot run
                             cause = self._pools.guard_error(conn) or "the connection was closed"

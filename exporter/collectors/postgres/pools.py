@@ -31,7 +31,7 @@ import asyncpg
 
 from exporter.collectors.postgres.config import PostgresTarget
 from exporter.collectors.postgres.guard import GuardedLoop, ResponseTooLarge, guarded_loop
-from exporter.collectors.postgres.sql import RESET_SQL
+from exporter.collectors.postgres.sql import RESET_SQL, ROLLBACK_SQL
 
 T = TypeVar("T")
 
@@ -118,7 +118,16 @@ class Pools:
     # ------------------------------------------------------------------ using a connection
 
     @contextlib.asynccontextmanager
-    async def connection(self, database: str | None = None, *, essential: bool = False) -> AsyncIterator[Connection]:
+    async def connection(
+        self, database: str | None = None, *, essential: bool = False, custom: bool = False
+    ) -> AsyncIterator[Connection]:
+        """A session of ``database`` for the block; ``custom``: it runs users' custom queries.
+
+        Only a custom query can change a session (a setting, the role, an open
+        transaction), so only such a session is reset on release; the catalog queries
+        set nothing and their sessions go back as they are, saving a round trip and a
+        statement per use.
+        """
         if self._slots is None:
             self._slots = asyncio.Semaphore(self._cap)
         async with self._slots:
@@ -137,7 +146,7 @@ class Pools:
                 raise
             finally:
                 if ok:
-                    await self._release(held)
+                    await self._release(held, reset=custom)
                 elif held in self._held:
                     # cancelled at the deadline or broken: no graceful goodbye that could wait
                     self._forget(held).terminate()
@@ -209,13 +218,16 @@ class Pools:
         self._start_sweeper()
         return held
 
-    async def _release(self, held: _Held) -> None:
+    async def _release(self, held: _Held, *, reset: bool) -> None:
         try:
-            # asyncpg's pool reset (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL) would
-            # add unmarked entries to pg_stat_statements; the exporter never takes
-            # advisory locks, opens cursors or listens, and a custom query may change a
-            # setting, which RESET ALL undoes (to the startup settings).
-            await held.conn.execute(RESET_SQL)
+            # Not asyncpg's pool reset (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL):
+            # it would add unmarked entries to pg_stat_statements, and the exporter never
+            # takes advisory locks, opens cursors or listens. is_in_transaction() is the
+            # client's view of the last ReadyForQuery: no round trip.
+            if held.conn.is_in_transaction():
+                await held.conn.execute(ROLLBACK_SQL)
+            if reset:
+                await held.conn.execute(RESET_SQL)
         except (asyncpg.PostgresError, *CONNECTION_ERRORS, TimeoutError):
             await self._drop(held)
             return

@@ -6,8 +6,8 @@ from the server travel as query parameters.
 
 from __future__ import annotations
 
-# Starts every statement the exporter sends (catalog queries, custom queries, the pool's
-# session reset). pg_stat_statements keeps comments in a statement's text, so the
+# Starts every statement the exporter sends (catalog queries, custom queries, the session
+# reset after custom queries). pg_stat_statements keeps comments in a statement's text, so the
 # exporter's own entries can be told apart there whatever role or database ran them:
 # filtering by role would also hide an application that shares the exporter's role, and
 # pg_stat_statements has no application_name.
@@ -19,8 +19,13 @@ def marked(sql: str) -> str:
     return f"{SQL_MARKER} {sql}"
 
 
-# The pools' reset on release (see pools.reset_session).
-RESET_SQL = marked("RESET ALL")
+# The reset of a session that ran users' custom queries, on release (see Pools.connection):
+# RESET ALL returns every setting to the session's startup values (statement_timeout,
+# lock_timeout, jit from the connect), but leaves a role set with SET ROLE or
+# set_config('role', ...). One round trip (simple protocol); each statement is marked.
+RESET_SQL = f"{marked('RESET ALL')}; {marked('RESET ROLE')}"
+# Ends a transaction a session was left in (only a custom query could open one).
+ROLLBACK_SQL = marked("ROLLBACK")
 
 # (setting, help): the settings the core query reads. The metric is pg_settings_<setting>
 # with a unit suffix; values are converted to base units from pg_settings.unit.
@@ -56,21 +61,36 @@ _TABLE_SIZE = """(t.relpages
                     WHERE x.indrelid = t.relid), 0))::float8 * current_setting('block_size')::int"""
 
 
-def _tables_json(limit: int) -> str:
+def _table_kinds(version_num: int) -> str:
+    """The relkinds pg_stat_user_tables shows: partitioned tables since PostgreSQL 14."""
+    return "'r', 't', 'm', 'p'" if version_num >= 140000 else "'r', 't', 'm'"
+
+
+def _tables_json(version_num: int, limit: int) -> str:
     """The ``limit`` largest user tables of the connected database, as one JSON array of rows.
 
-    Used inside the core query for the DSN's database and alone for the others.
+    Used inside the core query for the DSN's database and alone for the others. The
+    top ``limit`` oids come from pg_class first, with pg_stat_user_tables' own filter
+    (its relkinds; not pg_catalog, information_schema or pg_toast*): the view groups
+    every table by its indexes, and ``relid = ANY(...)`` is pushed below that grouping,
+    so the server's cost follows ``limit``, not the number of tables. Rows and order
+    are those of the view sorted whole (relpages, then oid).
     """
     return f"""SELECT json_agg(json_build_array(t.schemaname, t.relname, t.n_live_tup, t.n_dead_tup, t.seq_scan,
         coalesce(t.idx_scan, 0), extract(epoch FROM now() - t.last_autovacuum),
         extract(epoch FROM now() - t.last_autoanalyze), {_TABLE_SIZE}))
     FROM (SELECT s.*, c.relpages, c.reltoastrelid FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
-          ORDER BY c.relpages DESC, s.relid LIMIT {int(limit)}) t"""  # noqa: S608 - only integers and constants
+          WHERE s.relid = ANY(ARRAY(
+            SELECT k.oid FROM pg_class k JOIN pg_namespace n ON n.oid = k.relnamespace
+            WHERE k.relkind IN ({_table_kinds(version_num)})
+              AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+            ORDER BY k.relpages DESC, k.oid LIMIT {int(limit)}))
+          ORDER BY c.relpages DESC, s.relid) t"""  # noqa: S608 - only integers and constants
 
 
-def tables_sql(limit: int) -> str:
+def tables_sql(version_num: int, limit: int) -> str:
     """Table health of a database besides the DSN's (on a pool connected to it)."""
-    return marked(f"SELECT ({_tables_json(limit)})::text")
+    return marked(f"SELECT ({_tables_json(version_num, limit)})::text")
 
 
 def _database_columns(version_num: int) -> list[str]:
@@ -107,7 +127,7 @@ def core_sql(version_num: int, tables_limit: int, with_sizes: bool) -> str:
     settings = ", ".join(f"'{name}'" for name, _ in SETTINGS)
     db_select = ", ".join(f"s.{c}" for c in _database_columns(version_num))
     size = ", pg_database_size(d.oid) AS size_bytes" if with_sizes else ""
-    tables = f",\n 'tables', ({_tables_json(tables_limit)})" if tables_limit > 0 else ""
+    tables = f",\n 'tables', ({_tables_json(version_num, tables_limit)})" if tables_limit > 0 else ""
     return marked(f"""SELECT json_build_object(
  'now', extract(epoch FROM now()),
  'recovery', pg_is_in_recovery(),
