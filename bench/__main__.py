@@ -1,7 +1,14 @@
-"""``python -m bench <scenario>|all``: run side-by-side benchmarks and print the comparison.
+"""``python -m bench <name>|all [options]``: run side-by-side benchmarks and print the comparison.
 
-A scenario is any module ``bench/<name>_bench.py`` that defines ``SCENARIO``; it is found by
-its file name, so adding one needs no change here.
+Every module ``bench/<name>_bench.py`` is a sub-command, found by its file name, so adding
+one needs no change here. It defines either
+
+- ``SCENARIO`` (a ``harness.Scenario``): a one-point comparison; the options below apply, or
+- ``main(argv: list[str]) -> int``: a sub-command that parses its own options (everything
+  after ``<name>``) and returns 0, 1 or 2 like the scenarios.
+
+``python -m bench all`` runs every module: the scenarios with the options given here,
+the ``main`` ones with ``[]`` (their defaults).
 """
 
 from __future__ import annotations
@@ -11,9 +18,9 @@ import importlib
 import pkgutil
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import FrameType
+from types import FrameType, ModuleType
 
 import bench
 from bench.harness import BenchError, RunOptions, Scenario, log, render, run, write_json
@@ -26,12 +33,24 @@ def available() -> list[str]:
     return sorted(m.name.removesuffix(SUFFIX) for m in pkgutil.iter_modules(bench.__path__) if m.name.endswith(SUFFIX))
 
 
+def _module(name: str) -> ModuleType:
+    return importlib.import_module(f"bench.{name}{SUFFIX}")
+
+
 def load(name: str) -> Scenario:
-    module = importlib.import_module(f"bench.{name}{SUFFIX}")
-    scenario = getattr(module, "SCENARIO", None)
+    scenario = getattr(_module(name), "SCENARIO", None)
     if not isinstance(scenario, Scenario):
         raise BenchError(f"bench/{name}{SUFFIX}.py defines no SCENARIO")
     return scenario
+
+
+def load_main(name: str) -> Callable[[list[str]], int] | None:
+    """The module's ``main(argv) -> int`` if it is a sub-command with its own options."""
+    module = _module(name)
+    entry = getattr(module, "main", None)
+    if isinstance(getattr(module, "SCENARIO", None), Scenario) or not callable(entry):
+        return None
+    return entry
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -45,7 +64,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     names = available()
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Benchmark stack-exporter against the reference exporter on one backend.",
+        description="Benchmark stack-exporter against the reference exporter. "
+        "Sub-commands with their own options: python -m bench <name> --help.",
     )
     p.add_argument("scenario", choices=[*names, "all"], help="which comparison to run")
     p.add_argument("--scrapes", type=int, default=200, help="measured scrapes per exporter")
@@ -78,12 +98,32 @@ def _terminate(signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _run_main(name: str, entry: Callable[[list[str]], int], argv: list[str]) -> int:
+    """Run a ``main(argv)`` sub-command; its BenchError/ProcessError become exit 2."""
+    try:
+        return entry(argv)
+    except (BenchError, ProcessError, TimeoutError) as err:
+        log(f"{name}: FAILED: {err}")
+        return 2
+    except KeyboardInterrupt:
+        log(f"{name}: interrupted; every process it started has been stopped")
+        return 130
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    """Long (about 60 lines) because it is the dispatch read top to bottom: signals, one
+    ``main(argv)`` sub-command, or every scenario and sub-command in turn."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _terminate)
     # Python leaves SIGINT ignored when started in the background (`make bench &`).
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    # `python -m bench targets --sizes 1,10`: the sub-command parses everything after its name.
+    if argv and argv[0] in available():
+        entry = load_main(argv[0])
+        if entry is not None:
+            return _run_main(argv[0], entry, argv[1:])
+    args = parse_args(argv)
     opts = RunOptions(
         scrapes=args.scrapes,
         warmup=args.warmup,
@@ -95,6 +135,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = available() if args.scenario == "all" else [args.scenario]
     status = 0
     for name in names:
+        try:
+            entry = load_main(name)
+        except Exception as err:  # a broken module must not stop `all`
+            log(f"{name}: FAILED to import: {type(err).__name__}: {err}")
+            status = 2
+            continue
+        if entry is not None:
+            code = _run_main(name, entry, [])
+            if code == 130:
+                return code
+            status = max(status, code)
+            continue
         try:
             doc = run(load(name), opts)
         # A process that died or never finished is a problem to fix, not a bug: no traceback.

@@ -338,6 +338,17 @@ def _process_clock_s(pid: int) -> float | None:
         return None
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds of one live process (all its threads, not its children), ns resolution.
+
+    Cheap (no /proc scan): for reading an exporter around every single request.
+    """
+    live = _process_clock_s(pid)
+    if live is None:
+        raise BenchError(f"process {pid} is gone")
+    return live
+
+
 def cpu_seconds(*pids: int) -> float:
     """Like cpu_ticks, but live processes read from their ns CPU clock, not in 10 ms ticks.
 
