@@ -155,7 +155,8 @@ def parse_config(
             if not isinstance(value, list):
                 conv.fail(str(key), f"expected a list of targets, got {describe(value)}")
                 continue
-            cls = SOURCES[key].collector().config_class
+            # the schema only: the collector and its client library load when the engine builds it
+            cls = SOURCES[key].target_class()
             targets = [conv.convert(cls, item, f"{key}[{i}]") for i, item in enumerate(value)]
             good = tuple(t for t in targets if t is not None)
             _check_names(key, targets, conv)

@@ -23,16 +23,18 @@ import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import psycopg
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from exporter.collectors.base import CollectError, Collector, Context
 from exporter.collectors.postgres.config import check_dsn, dsn_password
 from exporter.redact import url_without_userinfo
 from exporter.schema import Secret, TargetConfig
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger("exporter.collectors.pgbouncer")
 
@@ -180,6 +182,8 @@ class PgBouncerCollector(Collector[PgBouncerTarget]):
         kwargs: dict[str, Any] = {"autocommit": True, "prepare_threshold": None, "connect_timeout": 10}
         if self.config.password is not None:
             kwargs["password"] = self.config.password.get()
+        import psycopg  # with the first connection: validating a config needs no driver
+
         return await psycopg.AsyncConnection.connect(self.config.dsn, **kwargs)
 
     async def _show_all(self) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
@@ -194,6 +198,8 @@ class PgBouncerCollector(Collector[PgBouncerTarget]):
         return out
 
     async def collect(self) -> list[Metric]:
+        import psycopg
+
         async with self._lock:  # one connection: scrapes of one target never overlap on it
             try:
                 shown = await self._show_all()

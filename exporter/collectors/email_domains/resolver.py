@@ -16,16 +16,14 @@ import ipaddress
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
-
-import dns.asyncresolver
-import dns.exception
-import dns.message
-import dns.rcode
-import dns.rdatatype
-import dns.resolver
+from typing import TYPE_CHECKING, Any
 
 from exporter.schema import Duration
+
+# dnspython loads with the first resolver (the collector's), inside the functions
+# below: validating a config that has the dns_resolver or email_domains sections needs none of it
+if TYPE_CHECKING:
+    import dns.resolver
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,6 +70,9 @@ class CachingResolver:
     """dnspython's asyncio resolver plus a TTL cache shared by every domain in the process."""
 
     def __init__(self, settings: DnsResolverSettings) -> None:
+        import dns.asyncresolver
+        import dns.exception
+
         self.settings = settings
         if settings.nameservers:
             resolver = dns.asyncresolver.Resolver(configure=False)
@@ -122,6 +123,9 @@ class CachingResolver:
         return result
 
     async def _query(self, name: str, rdtype: str) -> tuple[Lookup, float]:
+        import dns.exception
+        import dns.resolver
+
         where = f"{name} {rdtype} via {self.describe()}"
         try:
             answer = await self.resolver.resolve(name, rdtype, search=False)
@@ -146,6 +150,9 @@ class CachingResolver:
 
 def _negative_ttl(responses: Iterable[Any]) -> float:
     """RFC 2308: the SOA's TTL capped by its MINIMUM; 0 (no caching) without a SOA."""
+    import dns.message
+    import dns.rdatatype
+
     ttls: list[float] = []
     for response in responses:
         if not isinstance(response, dns.message.QueryMessage):
@@ -157,6 +164,8 @@ def _negative_ttl(responses: Iterable[Any]) -> float:
 
 
 def _rcode_summary(exc: dns.resolver.NoNameservers) -> str:
+    import dns.rcode
+
     errors = exc.kwargs.get("errors") or []
     parts = []
     for err in errors:

@@ -11,11 +11,28 @@ docs/metrics/redis.md.  One module per concern:
 * ``cluster``, ``sentinel``: what each of those modes adds;
 * ``keys``: key groups, counted with SCAN in the background;
 * ``collector``: one scrape, from the round trip to the families.
+
+The collector, and redis-py with it, loads on first use of :data:`COLLECTOR`:
+validating a config needs only ``config``.
 """
 
-from exporter.collectors.redis.collector import RedisCollector
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from exporter.collectors.redis.config import KeyPattern, RedisTarget, RedisTLS
 
-COLLECTOR = RedisCollector
+if TYPE_CHECKING:
+    from exporter.collectors.redis.collector import RedisCollector
+
+    COLLECTOR = RedisCollector
 
 __all__ = ["COLLECTOR", "KeyPattern", "RedisCollector", "RedisTLS", "RedisTarget"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("COLLECTOR", "RedisCollector"):
+        from exporter.collectors.redis.collector import RedisCollector
+
+        return RedisCollector
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
