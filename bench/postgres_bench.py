@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from bench.harness import BenchEnv, BenchError, ExporterSpec, Plan, Scenario, log, stack_exporter_spec
+from bench.scale import PG_BIN, start_postgres
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 REFERENCE = "/usr/bin/prometheus-postgres-exporter"
 EXTRA_TABLES = 20
 
@@ -50,36 +49,9 @@ def plan(env: BenchEnv) -> Plan:
     dsn = f"postgresql://postgres@127.0.0.1:{pg_port}/bench?sslmode=disable"
 
     def start_backend() -> Mapping[str, Any]:
-        """initdb, start, pgbench -i and the extra tables: a little over 60 lines of one recipe."""
-        for tool in ("initdb", "postgres", "pgbench"):
-            env.require(str(PG_BIN / tool), "apt-get install postgresql-15")
-        data = env.subdir("pgdata", owner="postgres")
-        sock = env.subdir("pgsock", owner="postgres")
-        init = env.spawn(
-            "initdb",
-            [str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync"],
-            user="postgres",
-        )
-        if init.wait(60) != 0:
-            raise BenchError(f"initdb failed:\n{init.log_tail()}")
-        proc = env.spawn(
-            "postgres",
-            [
-                str(PG_BIN / "postgres"), "-D", str(data),
-                "-c", f"port={pg_port}", "-c", "listen_addresses=127.0.0.1",
-                "-c", f"unix_socket_directories={sock}", "-c", "fsync=off",
-                "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-                "-c", "shared_preload_libraries=pg_stat_statements",
-            ],
-            user="postgres",
-        )  # fmt: skip
-
-        def ready() -> bool:
-            with psycopg.connect(host="127.0.0.1", port=pg_port, user="postgres", dbname="postgres") as conn:
-                conn.execute("SELECT 1")
-            return True
-
-        env.wait_until("postgres accepts connections", ready, timeout=30, alive=[proc], errors=(psycopg.Error,))
+        """Start a private PostgreSQL, then pgbench -i and the extra tables."""
+        env.require(str(PG_BIN / "pgbench"), "apt-get install postgresql-15")
+        start_postgres(env, pg_port)
         with psycopg.connect(host="127.0.0.1", port=pg_port, user="postgres", dbname="postgres", autocommit=True) as c:
             c.execute("CREATE DATABASE bench")
         t0 = time.monotonic()

@@ -38,8 +38,9 @@ from typing import Any
 import redis
 
 from bench.harness import BenchEnv, BenchError, log, memory_kib, scrape, write_json
-from bench.tables_bench import PG_SETTINGS, RESULTS_DIR, start_postgres
+from bench.scale import start_postgres
 from bench.tables_bench import REFERENCE as POSTGRES_EXPORTER
+from bench.tables_bench import RESULTS_DIR
 from peers.process import STACK_EXPORTER, Process
 
 REDIS_SERVER = "/usr/bin/redis-server"
@@ -289,7 +290,7 @@ def main(argv: list[str]) -> int:
         for side in sides:
             env.require(side.argv[0], "apt-get install prometheus-redis-exporter prometheus-postgres-exporter")
         _start_redis(env, redis_port)
-        start_postgres(env, pg_port, PG_SETTINGS)
+        start_postgres(env, pg_port)
         loadavg_before = os.getloadavg()
         log(f"startup: {args.spawns} rounds of 3 starts, {args.idle:g}s idle each")
         for i in range(args.spawns):

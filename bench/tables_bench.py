@@ -47,12 +47,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import yaml
 
 from bench.harness import (
     BenchEnv,
-    BenchError,
     count_exposition,
     cpu_seconds,
     http_ok,
@@ -62,9 +60,9 @@ from bench.harness import (
     settle,
     write_json,
 )
+from bench.scale import pg_connect, start_postgres
 from peers.process import STACK_EXPORTER, Process
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 REFERENCE = "/usr/bin/prometheus-postgres-exporter"
 EXAMPLE_QUERIES = Path("/usr/share/doc/prometheus-postgres-exporter/examples/queries.yaml")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -74,13 +72,6 @@ GOAL_RATIO = 0.5  # ours / postgres_exporter+tables at 10,000 tables
 COMMIT_EVERY = 500  # tables per transaction: one transaction would need 20k+ lock slots
 
 # Settings every private cluster in bench/ starts with: no durability, statements tracked.
-PG_SETTINGS: Mapping[str, str] = {
-    "listen_addresses": "127.0.0.1",
-    "fsync": "off",
-    "synchronous_commit": "off",
-    "full_page_writes": "off",
-    "shared_preload_libraries": "pg_stat_statements",
-}
 
 CONFIG = """\
 postgres:
@@ -99,40 +90,6 @@ ORDER BY s.total_exec_time + s.total_plan_time DESC"""
 
 
 # --------------------------------------------------------------------------- postgres
-
-
-def pg_connect(port: int, dbname: str = "postgres", user: str = "postgres") -> psycopg.Connection[Any]:
-    return psycopg.connect(host="127.0.0.1", port=port, user=user, dbname=dbname, autocommit=True)
-
-
-def start_postgres(env: BenchEnv, port: int, settings: Mapping[str, str] = PG_SETTINGS) -> Process:
-    """initdb a private cluster in the workdir and start it on ``port`` (as postgres_bench does).
-
-    Also used by ``bench/startup_bench.py``.
-    """
-    for tool in ("initdb", "postgres"):
-        env.require(str(PG_BIN / tool), "apt-get install postgresql-15")
-    data = env.subdir("pgdata", owner="postgres")
-    sock = env.subdir("pgsock", owner="postgres")
-    init = env.spawn(
-        "initdb",
-        [str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync"],
-        user="postgres",
-    )
-    if init.wait(60) != 0:
-        raise BenchError(f"initdb failed:\n{init.log_tail()}")
-    argv = [str(PG_BIN / "postgres"), "-D", str(data), "-c", f"port={port}", "-c", f"unix_socket_directories={sock}"]
-    for key, value in settings.items():
-        argv += ["-c", f"{key}={value}"]
-    proc = env.spawn("postgres", argv, user="postgres")
-
-    def ready() -> bool:
-        with pg_connect(port) as conn:
-            conn.execute("SELECT 1")
-        return True
-
-    env.wait_until("postgres accepts connections", ready, timeout=30, alive=[proc], errors=(psycopg.Error,))
-    return proc
 
 
 def grow_tables(port: int, first: int, last: int) -> float:
@@ -451,11 +408,8 @@ def main(argv: list[str]) -> int:
         sides = _exporters(env, pg_port, args.reference)
         for side in sides:
             env.require(side.argv[0], "apt-get install prometheus-postgres-exporter" if side.key != "ours" else "")
-        pg = start_postgres(
-            env, pg_port, {**PG_SETTINGS, "autovacuum": "off", "pg_stat_statements.track_planning": "on"}
-        )
+        pg = start_postgres(env, pg_port, ["autovacuum=off", "pg_stat_statements.track_planning=on"])
         with pg_connect(pg_port) as conn:
-            conn.execute("CREATE EXTENSION pg_stat_statements")
             conn.execute("CREATE DATABASE bench")
             for side in sides:
                 conn.execute(f'CREATE ROLE "{side.role}" LOGIN SUPERUSER')
