@@ -35,15 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from bench.harness import BenchEnv, BenchError, log, memory_kib, scrape, write_json
-from bench.scale import start_postgres
+from bench.scale import start_postgres, start_redis
 from bench.tables_bench import REFERENCE as POSTGRES_EXPORTER
 from bench.tables_bench import RESULTS_DIR
 from peers.process import STACK_EXPORTER, Process
 
-REDIS_SERVER = "/usr/bin/redis-server"
 REDIS_EXPORTER = "/usr/bin/prometheus-redis-exporter"
 GOAL_FIRST_ANSWER_MS = 200.0
 GOAL_IDLE_RSS_MIB = 40.0
@@ -145,40 +142,6 @@ def _exporters(env: BenchEnv, redis_port: int, pg_port: int) -> list[Exporter]:
             env={"DATA_SOURCE_NAME": dsn},
         ),
     ]
-
-
-def _start_redis(env: BenchEnv, port: int) -> None:
-    env.require(REDIS_SERVER, "apt-get install redis-server")
-    data = env.subdir("redis")
-    proc = env.spawn(
-        "redis-server",
-        [
-            REDIS_SERVER,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--dir",
-            str(data),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--daemonize",
-            "no",
-        ],
-    )
-    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
-    try:
-        env.wait_until(
-            "redis-server to answer PING",
-            lambda: bool(client.ping()),
-            timeout=15,
-            alive=[proc],
-            errors=(redis.RedisError,),
-        )
-    finally:
-        client.close()
 
 
 def _stats(values: Sequence[float]) -> dict[str, float | None]:
@@ -289,7 +252,7 @@ def main(argv: list[str]) -> int:
         sides = _exporters(env, redis_port, pg_port)
         for side in sides:
             env.require(side.argv[0], "apt-get install prometheus-redis-exporter prometheus-postgres-exporter")
-        _start_redis(env, redis_port)
+        start_redis(env, "redis-server", redis_port)
         start_postgres(env, pg_port)
         loadavg_before = os.getloadavg()
         log(f"startup: {args.spawns} rounds of 3 starts, {args.idle:g}s idle each")
