@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from prometheus_client.core import Metric
@@ -91,6 +91,7 @@ class TargetRunner:
         # collections past their deadline that have not ended yet (see MAX_OVERDUE)
         self._overdue: set[_Collection] = set()
         self._last: Result | None = None
+        self._last_served = False  # _last keeps its families: the min_interval cache may serve them
         self._last_started = -1e18  # monotonic
         self.last_success_at: float | None = None
         self.failures_total = 0
@@ -117,6 +118,7 @@ class TargetRunner:
             not fresh
             and self._inflight is None
             and self._last is not None
+            and self._last_served
             and interval > 0
             and time.monotonic() - self._last_started < interval
         ):
@@ -237,7 +239,11 @@ class TargetRunner:
 
     def _account(self, result: Result) -> None:
         """Count one collection's outcome: the target's state, its failures and the log."""
-        self._last = result
+        # The families are kept only where the min_interval cache can serve them again;
+        # otherwise the landing page needs only the outcome, and a hundred targets' last
+        # families held between scrapes cost about 4 MiB.
+        self._last_served = self.collector.min_interval > 0
+        self._last = result if self._last_served else replace(result, families=[])
         if result.success:
             self.last_success_at = result.finished_at
         else:

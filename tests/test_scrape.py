@@ -90,6 +90,24 @@ async def test_zero_interval_collects_every_time(redis_server: RedisServer) -> N
     assert collector.calls == 2
 
 
+async def test_families_are_kept_between_scrapes_only_for_the_cache(redis_server: RedisServer) -> None:
+    """Without a min_interval the last families are not held (a hundred targets' cost ~4 MiB);
+    the outcome stays for the landing page, and a cache turned on later never serves nothing."""
+    run, collector = runner(redis_server, interval=0)
+    try:
+        result = await run.scrape(5)
+        assert [f.name for f in result.families] == ["ping_calls"]
+        kept = run.last_result
+        assert kept is not None and kept.success and kept.families == []
+        assert kept.duration == result.duration and kept.finished_at == result.finished_at
+        collector.interval = 60  # e.g. an API's rate limit stretched it
+        again = await run.scrape(5)
+        assert collector.calls == 2 and [f.name for f in again.families] == ["ping_calls"]
+        assert await run.scrape(5) is again  # now the cache serves it, families and all
+    finally:
+        await run.close()
+
+
 async def test_concurrent_scrapes_share_one_collection(redis_server: RedisServer) -> None:
     run, collector = runner(redis_server, interval=0)
     try:
