@@ -1,54 +1,54 @@
 #!/usr/bin/env bash
-# Installs what `make test` needs on a fresh Debian 12 machine: the real
-# servers the tests start (from Debian's packages) and the Python venv.
+# Installs the Python environment: a .venv with the package, and the extras named as
+# arguments (`dev` for the tests' tools, `ses` for AWS SES).  This is all `make run`
+# needs; the servers and tools only the tests, the demo and the benchmarks use are
+# installed by scripts/install-test-deps.sh.
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# One line per package, with the binary that proves it is installed.
-APT_PACKAGES=(
-  "redis-server:/usr/bin/redis-server"
-  "redis-sentinel:/usr/bin/redis-sentinel"
-  "redis-tools:/usr/bin/redis-cli"
-  "postgresql:/usr/lib/postgresql/15/bin/initdb"
-  "postgresql-contrib:/usr/lib/postgresql/15/bin/initdb"
-  "pgbouncer:/usr/sbin/pgbouncer"
-  "nsd:/usr/sbin/nsd"
-  "prometheus:/usr/bin/promtool"
-  "prometheus-alertmanager:/usr/bin/amtool"
-  "prometheus-node-exporter:/usr/bin/prometheus-node-exporter"
-  "prometheus-redis-exporter:/usr/bin/prometheus-redis-exporter"
-  "prometheus-postgres-exporter:/usr/bin/prometheus-postgres-exporter"
-  "prometheus-blackbox-exporter:/usr/bin/prometheus-blackbox-exporter"
-  "jsonnet:/usr/bin/jsonnet"
-  "openssl:/usr/bin/openssl"
-  "curl:/usr/bin/curl"
-)
-
-missing=()
-for entry in "${APT_PACKAGES[@]}"; do
-  pkg="${entry%%:*}" bin="${entry#*:}"
-  [[ -e "$bin" ]] || missing+=("$pkg")
+extras=()
+for arg in "$@"; do
+  case "$arg" in
+    dev | ses) extras+=("$arg") ;;
+    *) echo "install-deps: unknown extra '$arg' (known: dev, ses)" >&2; exit 2 ;;
+  esac
 done
-if ((${#missing[@]})); then
-  echo "install-deps: apt-get install ${missing[*]}"
-  SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
 
 PY="${PYTHON:-python3}"
 if [[ ! -x .venv/bin/python ]]; then
+  # Debian splits venv's pip bootstrap (ensurepip) into the python3-venv package.
+  if ! "$PY" -c 'import ensurepip' 2>/dev/null; then
+    echo "install-deps: apt-get install python3-venv"
+    SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+  fi
   echo "install-deps: creating .venv"
   "$PY" -m venv .venv
-fi
-# Reinstall only when pyproject.toml changed since the last install.
-stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
-if [[ ! -e "$stamp" ]]; then
-  echo "install-deps: pip install -e .[dev]"
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e ".[dev]"
-  rm -f .venv/.installed-* && touch "$stamp"
+fi
+
+# The stamp names pyproject.toml's hash and lists the extras installed from it (one a
+# line), so pip runs only when pyproject.toml changed or an extra is asked for first.
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+needed=()
+[[ -e "$stamp" ]] || needed=(package)
+for extra in "${extras[@]}"; do
+  grep -qxF "$extra" "$stamp" 2>/dev/null || needed+=("$extra")
+done
+if ((${#needed[@]})); then
+  spec="."
+  ((${#extras[@]})) && spec=".[$(IFS=,; echo "${extras[*]}")]"
+  echo "install-deps: pip install -e $spec"
+  .venv/bin/python -m pip install -q -e "$spec"
+  if [[ ! -e "$stamp" ]]; then
+    rm -f .venv/.installed-*
+    touch "$stamp"
+  fi
+  for extra in "${extras[@]}"; do
+    grep -qxF "$extra" "$stamp" || echo "$extra" >>"$stamp"
+  done
 fi
 # Byte-compile the package as a wheel install does: where PYTHONDONTWRITEBYTECODE is set
 # (as on these machines), every start would otherwise compile the sources again (~40 ms of

@@ -196,7 +196,7 @@ def _assert_community(prefix: str, real: dict[str, set[str]]) -> None:
 
 def test_postgres_names_are_postgres_exporters(pg_replication: PgReplication, tmp_path: Path) -> None:
     if not POSTGRES_EXPORTER.exists():
-        pytest.fail(f"{POSTGRES_EXPORTER} missing: run scripts/install-deps.sh (package prometheus-postgres-exporter)")
+        pytest.fail(f"{POSTGRES_EXPORTER} missing: run make test-deps (package prometheus-postgres-exporter)")
     primary = pg_replication.primary
     wait_replica_caught_up(pg_replication)
     env = env_without_pg()
@@ -214,7 +214,7 @@ def test_postgres_names_are_postgres_exporters(pg_replication: PgReplication, tm
 
 def test_redis_names_are_redis_exporters(redis_fresh: RedisServer, tmp_path: Path) -> None:
     if not REDIS_EXPORTER.exists():
-        pytest.fail(f"{REDIS_EXPORTER} missing: run scripts/install-deps.sh (package prometheus-redis-exporter)")
+        pytest.fail(f"{REDIS_EXPORTER} missing: run make test-deps (package prometheus-redis-exporter)")
     with redis_fresh.client() as client:
         client.config_set("latency-monitor-threshold", 1)
         client.execute_command("DEBUG", "SLEEP", "0.01")  # one latency event for redis_latency_spike_*

@@ -68,7 +68,7 @@ def app_metrics() -> set[str]:
 @pytest.fixture(scope="module")
 def node_exporter_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[set[str]]:
     if not NODE_EXPORTER.exists():
-        pytest.fail(f"{NODE_EXPORTER} missing: run scripts/install-deps.sh (package prometheus-node-exporter)")
+        pytest.fail(f"{NODE_EXPORTER} missing: run make test-deps (package prometheus-node-exporter)")
     port = free_port()
     log = tmp_path_factory.mktemp("node_exporter") / "node_exporter.log"
     flags = [f"--collector.{name}" for name in NODE_EXPORTER_EXTRA_COLLECTORS]

@@ -172,7 +172,7 @@ NsdFactory = Callable[..., NsdServer]
 def nsd_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NsdFactory]:
     """``nsd_factory(zones, broken_zones=())`` -> a running NsdServer, stopped at session end."""
     if not Path(NSD).exists():
-        pytest.fail("nsd is missing: scripts/install-deps.sh installs it (Debian package nsd)")
+        pytest.fail("nsd is missing: make test-deps installs it (Debian package nsd)")
     servers: list[NsdServer] = []
 
     def make(zones: Mapping[str, str], broken_zones: Sequence[str] = ()) -> NsdServer:

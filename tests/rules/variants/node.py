@@ -43,7 +43,7 @@ SCRAPE_LABELS = {"job": "node", "instance": "node:9100"}
 
 def _scrape_node_exporter(log: Path) -> str:
     if not NODE_EXPORTER.exists():
-        pytest.fail(f"{NODE_EXPORTER} missing: run scripts/install-deps.sh (package prometheus-node-exporter)")
+        pytest.fail(f"{NODE_EXPORTER} missing: run make test-deps (package prometheus-node-exporter)")
     port = free_port()
     proc = Process([NODE_EXPORTER, f"--web.listen-address={LOOPBACK}:{port}"], log)
     proc.start()
