@@ -15,6 +15,7 @@ import asyncio
 import gc
 import logging
 import math
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -25,6 +26,7 @@ from exporter import __version__
 if TYPE_CHECKING:
     from exporter.config import Config
     from exporter.redact import Redactor
+    from exporter.sd import ReachedAt
     from exporter.webconfig import WebSettings
 
 # 9847: inside the exporter range 9100-9999 and clear of every exporter this
@@ -49,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stack-exporter",
         description="Prometheus exporter for a SaaS stack: Redis, PostgreSQL, PgBouncer, APIs, DNS and HTTP probes.",
+        epilog="`stack-exporter healthcheck` asks a running exporter's /-/healthy, for container health checks"
+        " (its --help says more).",
     )
     parser.add_argument(
         "--config.file",
@@ -59,15 +63,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--web.listen-address",
         dest="listen_address",
-        default=DEFAULT_LISTEN_ADDRESS,
+        # the environment variables are the health check's too (exporter/healthcheck.py)
+        default=os.environ.get("STACK_EXPORTER_WEB_LISTEN_ADDRESS") or DEFAULT_LISTEN_ADDRESS,
         metavar="ADDR",
-        help=f"address to serve on (default {DEFAULT_LISTEN_ADDRESS})",
+        help=f"address to serve on (default {DEFAULT_LISTEN_ADDRESS}; $STACK_EXPORTER_WEB_LISTEN_ADDRESS)",
     )
     parser.add_argument(
         "--web.config.file",
         dest="web_config_file",
+        default=os.environ.get("STACK_EXPORTER_WEB_CONFIG_FILE") or None,
         metavar="PATH",
-        help="TLS and basic auth, in the Prometheus exporter-toolkit web-config format",
+        help="TLS and basic auth, exporter-toolkit web-config format ($STACK_EXPORTER_WEB_CONFIG_FILE)",
+    )
+    parser.add_argument(
+        "--web.external-url",
+        dest="external_url",
+        metavar="URL",
+        help="the exporter as Prometheus reaches it, for the targets /sd lists"
+        " (default: the Host header of the /sd request)",
     )
     limits = ServerLimits()
     parser.add_argument(
@@ -166,6 +179,11 @@ def _fix_negated_flags(argv: Sequence[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["healthcheck"]:  # for container health checks: exporter/healthcheck.py
+        from exporter import healthcheck
+
+        return healthcheck.main(args[1:])
     normal = gc.get_threshold()
     gc.set_threshold(*STARTUP_GC_THRESHOLD)  # see the module's docstring
 
@@ -186,6 +204,7 @@ def _main(argv: Sequence[str] | None, serving: Callable[[], None]) -> int:
     from exporter.config import ConfigError, default_config, load_config
     from exporter.log import setup
     from exporter.redact import Redactor
+    from exporter.sd import parse_external_url
     from exporter.server import parse_listen_address
     from exporter.webconfig import default_web_settings, load_web_config
     from exporter.webguard import ServerLimits
@@ -223,6 +242,12 @@ def _main(argv: Sequence[str] | None, serving: Callable[[], None]) -> int:
         parse_listen_address(args.listen_address)
     except ValueError as exc:
         problems.append(str(exc))
+    external_url: ReachedAt | None = None
+    if args.external_url:
+        try:
+            external_url = parse_external_url(args.external_url)
+        except ValueError as exc:
+            problems.append(str(exc))
     if config is not None and config.bridge is not None and config.bridge.listen_address == args.listen_address:
         problems.append(
             f"statuspage_bridge.listen_address: {args.listen_address} is --web.listen-address already;"
@@ -249,7 +274,18 @@ def _main(argv: Sequence[str] | None, serving: Callable[[], None]) -> int:
         web_settings = default_web_settings(limits)
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(_run(config, load, args.listen_address, web_settings, args.timeout_offset, redactor, serving))
+            runner.run(
+                _run(
+                    config,
+                    load,
+                    args.listen_address,
+                    web_settings,
+                    args.timeout_offset,
+                    redactor,
+                    serving,
+                    external_url=external_url,
+                )
+            )
     except OSError as exc:
         log.error("cannot serve", extra={"kv": {"address": args.listen_address, "err": str(exc)}})
         return 1
@@ -274,6 +310,8 @@ async def _run(
     timeout_offset: float,
     redactor: Redactor,
     serving: Callable[[], None] = lambda: None,
+    *,
+    external_url: ReachedAt | None = None,
 ) -> None:
     from exporter.bridge.bridge import BridgeHost
     from exporter.config import ConfigError
@@ -282,7 +320,7 @@ async def _run(
 
     engine = Engine(config, timeout_offset=timeout_offset, redactor=redactor)
     host = BridgeHost(redact=redactor.redact)
-    app = make_app(engine, make_reloader(engine, load), web_settings, bridge_host=host)
+    app = make_app(engine, make_reloader(engine, load), web_settings, bridge_host=host, external_url=external_url)
     # every reload goes through the app's: it reloads the bridge too
     reloader = app[RELOAD]
     bridge_runner = None

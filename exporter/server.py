@@ -1,5 +1,5 @@
-"""The aiohttp app: landing page, /metrics, /probe, /-/healthy, /-/ready, /-/reload,
-and the status-page bridge's webhook (POST /bridge/alertmanager) when configured."""
+"""The aiohttp app: landing page, /metrics, /probe, /sd (HTTP service discovery), /-/healthy,
+/-/ready, /-/reload, and the status-page bridge's webhook (POST /bridge/alertmanager) when configured."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from aiohttp import web
 from prometheus_client.core import Metric
 from prometheus_client.exposition import choose_encoder
 
-from exporter import status
+from exporter import sd, status
 from exporter.bridge.bridge import WEBHOOK_PATH, BridgeHost
 from exporter.collectors import SOURCES
 from exporter.config import Config, ConfigError
@@ -29,6 +29,7 @@ RELOAD: web.AppKey[Reloader] = web.AppKey("reload")
 WEB = web.AppKey("web", WebSettings)
 READY = web.AppKey("ready", asyncio.Event)
 BRIDGE = web.AppKey("bridge", BridgeHost)
+EXTERNAL_URL = web.AppKey("external_url", sd.ReachedAt)
 
 # gzip level 1: exposition text compresses ~8x even at the fastest level, and
 # the CPU a scrape costs matters more than a few kilobytes on a LAN.
@@ -126,6 +127,15 @@ async def probe(request: web.Request) -> web.Response:
     return _encode(request, engine, results, self_metrics=False)
 
 
+async def service_discovery(request: web.Request) -> web.Response:
+    """Every configured target for Prometheus's http_sd_configs (exporter/sd.py)."""
+    try:
+        at = sd.reached_at(request.headers.get("Host"), request.scheme, request.app.get(EXTERNAL_URL))
+    except sd.AddressError as exc:
+        raise web.HTTPBadRequest(text=f"{exc}\n") from None
+    return web.json_response(sd.target_groups(request.app[ENGINE], at))
+
+
 async def healthy(request: web.Request) -> web.Response:
     return web.Response(text="Healthy\n")
 
@@ -187,6 +197,7 @@ def make_app(
     reloader: Callable[[], Awaitable[None]],
     web_settings: WebSettings | None = None,
     bridge_host: BridgeHost | None = None,
+    external_url: sd.ReachedAt | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[security])
     host = bridge_host or BridgeHost(redact=engine.redactor.redact)
@@ -201,6 +212,8 @@ def make_app(
     app[BRIDGE] = host
     if web_settings is not None:
         app[WEB] = web_settings
+    if external_url is not None:
+        app[EXTERNAL_URL] = external_url
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await host.apply(engine.config.bridge)
@@ -214,6 +227,7 @@ def make_app(
     app.router.add_get("/", landing)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/probe", probe)
+    app.router.add_get(sd.SD_PATH, service_discovery)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_post("/-/reload", reload)

@@ -78,7 +78,8 @@ tr.down td{{background:#fdd}}tr.up td:nth-child(4){{color:#060}}</style></head>
 <body><h1>stack-exporter</h1>
 <p>Version {html.escape(__version__)}. Config: <code>{source}</code></p>
 <ul><li><a href="/metrics">Metrics</a></li><li><a href="/-/healthy">Health</a></li>
-<li><a href="/-/ready">Readiness</a></li></ul>
+<li><a href="/-/ready">Readiness</a></li>
+<li><a href="/sd">Service discovery</a> (Prometheus <code>http_sd_configs</code>)</li></ul>
 <h2>Targets</h2>
 <table><tr><th>Collector</th><th>Target</th><th>Address</th><th>State</th><th>Last success</th>
 <th>Last duration</th><th>Last error</th><th></th></tr>

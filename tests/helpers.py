@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import ssl
 import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
 from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
@@ -22,6 +27,7 @@ from exporter.config import Config, parse_config
 from exporter.scrape import Engine
 from exporter.server import make_app, make_reloader
 from exporter.webconfig import default_web_settings
+from peers.process import free_port, port_is_open, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -236,3 +242,99 @@ def peak_rss_growth(interval: float = 0.01) -> Iterator[list[int]]:
         stop.set()
         thread.join(5)
         growth[0] = max(peak[0], rss_bytes()) - base
+
+
+class ExporterProcess:
+    """The exporter as its own process (``python -m exporter``) on a free loopback port."""
+
+    def __init__(self, tmp_path: Path, config: ConfigSource, *args: str) -> None:
+        self.config_path = write_config(tmp_path, config)
+        self.port = free_port()
+        self.log_path = tmp_path / "exporter.log"
+        self.args = [
+            sys.executable,
+            "-m",
+            "exporter",
+            "--config.file",
+            str(self.config_path),
+            "--web.listen-address",
+            f"127.0.0.1:{self.port}",
+            *args,
+        ]
+        self.scheme = "http"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, ready_path: str = "/-/healthy", context: ssl.SSLContext | None = None) -> None:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(self.args, stdout=log, stderr=log)
+
+        def listening() -> bool:
+            assert self.proc is not None and self.proc.poll() is None, self.log()
+            return port_is_open("127.0.0.1", self.port)
+
+        wait_until(listening, timeout=15)
+
+        def answers() -> bool:
+            try:
+                self.get(ready_path, context=context)
+            except urllib.error.HTTPError as err:
+                err.close()
+                return True  # it answered, with an auth error for instance
+            except OSError:
+                return False
+            return True
+
+        wait_until(answers, timeout=15)
+
+    def get(self, path: str, context: ssl.SSLContext | None = None, headers: dict[str, str] | None = None) -> str:
+        req = urllib.request.Request(f"{self.scheme}://127.0.0.1:{self.port}{path}", headers=headers or {})
+        with urllib.request.urlopen(req, timeout=10, context=context) as resp:
+            return str(resp.read().decode())
+
+    def post(self, path: str) -> tuple[int, str]:
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as err:
+            with err:
+                return err.code, err.read().decode()
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def merge_target_families(per_target: Iterable[tuple[str | None, Sequence[Metric]]]) -> list[Metric]:
+    """The oracle: one merged family per name, samples labelled ``target``, as
+    prometheus-client's encoders need; render_text must write what they write from it."""
+    merged: dict[str, Metric] = {}
+    for target, families in per_target:
+        for family in families:
+            out = merged.get(family.name)
+            if out is None:
+                out = merged[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
+            elif out.type != family.type:
+                continue  # render_text keeps the first type too
+            for sample in family.samples:
+                labels = dict(sample.labels) if target is None else {**sample.labels, "target": target}
+                out.samples.append(sample._replace(labels=labels))
+    return list(merged.values())
+
+
+class FamiliesRegistry:
+    """A registry that collects the given families: prometheus-client's encoders as the oracle."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> list[Metric]:
+        return self.families

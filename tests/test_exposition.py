@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -16,31 +14,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
 from exporter.exposition import render_text
-
-
-def merge_target_families(per_target: Iterable[tuple[str | None, Sequence[Metric]]]) -> list[Metric]:
-    """The oracle: one merged family per name, samples labelled ``target``, as
-    prometheus-client's encoders need; render_text must write what they write from it."""
-    merged: dict[str, Metric] = {}
-    for target, families in per_target:
-        for family in families:
-            out = merged.get(family.name)
-            if out is None:
-                out = merged[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
-            elif out.type != family.type:
-                continue  # render_text keeps the first type too
-            for sample in family.samples:
-                labels = dict(sample.labels) if target is None else {**sample.labels, "target": target}
-                out.samples.append(sample._replace(labels=labels))
-    return list(merged.values())
-
-
-class _Registry:
-    def __init__(self, families: list[Metric]) -> None:
-        self.families = families
-
-    def collect(self) -> list[Metric]:
-        return self.families
+from tests.helpers import FamiliesRegistry, merge_target_families
 
 
 def families(suffix: str) -> list[Metric]:
@@ -59,7 +33,7 @@ def families(suffix: str) -> list[Metric]:
 def test_render_text_matches_prometheus_client() -> None:
     groups = [("alpha", families("1")), ("beta", families("2"))]
     ours = render_text(groups)
-    theirs = generate_latest(_Registry(merge_target_families(groups)))  # type: ignore[arg-type]
+    theirs = generate_latest(FamiliesRegistry(merge_target_families(groups)))  # type: ignore[arg-type]
     assert ours == theirs
 
 
@@ -68,7 +42,7 @@ def test_openmetrics_matches_prometheus_client() -> None:
     with_unit = GaugeMetricFamily("x_size", "Size.", value=3, unit="bytes")
     groups.append((None, [with_unit]))
     ours = render_text(groups, openmetrics=True)
-    theirs = openmetrics_latest(_Registry(merge_target_families(groups)))  # type: ignore[arg-type]
+    theirs = openmetrics_latest(FamiliesRegistry(merge_target_families(groups)))  # type: ignore[arg-type]
     assert ours == theirs
 
 

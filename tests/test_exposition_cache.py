@@ -19,7 +19,7 @@ from prometheus_client.openmetrics.exposition import generate_latest as openmetr
 
 from exporter import exposition
 from exporter.exposition import DROPPED_FAMILIES, render_text
-from tests.test_exposition import _Registry, merge_target_families
+from tests.helpers import FamiliesRegistry, merge_target_families
 
 Groups = list[tuple[str | None, list[Metric]]]
 
@@ -75,7 +75,7 @@ def fresh(groups: Groups) -> Groups:
 
 
 def client_bytes(groups: Groups, openmetrics: bool) -> bytes:
-    registry = _Registry(merge_target_families(groups))
+    registry = FamiliesRegistry(merge_target_families(groups))
     return (openmetrics_latest if openmetrics else generate_latest)(registry)  # type: ignore[arg-type]
 
 

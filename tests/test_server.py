@@ -27,7 +27,17 @@ from exporter.config import parse_config
 from exporter.log import JSONFormatter, LogfmtFormatter
 from exporter.redact import Redactor
 from peers.process import free_port, port_is_open, wait_until
-from tests.helpers import ConfigSource, check_config, exporter, promtool_check, scrape, value, values, write_config
+from tests.helpers import (
+    ConfigSource,
+    ExporterProcess,
+    check_config,
+    exporter,
+    promtool_check,
+    scrape,
+    value,
+    values,
+    write_config,
+)
 from tests.servers.redis import REDIS_PASSWORD, RedisServer
 
 pytestmark = pytest.mark.timeout(60)
@@ -108,73 +118,6 @@ async def test_failing_target_never_blanks_the_scrape(redis_server: RedisServer)
 
 
 # --------------------------------------------------------------------------- the real process
-
-
-class ExporterProcess:
-    def __init__(self, tmp_path: Path, config: ConfigSource, *args: str) -> None:
-        self.config_path = write_config(tmp_path, config)
-        self.port = free_port()
-        self.log_path = tmp_path / "exporter.log"
-        self.args = [
-            sys.executable,
-            "-m",
-            "exporter",
-            "--config.file",
-            str(self.config_path),
-            "--web.listen-address",
-            f"127.0.0.1:{self.port}",
-            *args,
-        ]
-        self.scheme = "http"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, ready_path: str = "/-/healthy", context: ssl.SSLContext | None = None) -> None:
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(self.args, stdout=log, stderr=log)
-
-        def listening() -> bool:
-            assert self.proc is not None and self.proc.poll() is None, self.log()
-            return port_is_open("127.0.0.1", self.port)
-
-        wait_until(listening, timeout=15)
-
-        def answers() -> bool:
-            try:
-                self.get(ready_path, context=context)
-            except urllib.error.HTTPError as err:
-                err.close()
-                return True  # it answered, with an auth error for instance
-            except OSError:
-                return False
-            return True
-
-        wait_until(answers, timeout=15)
-
-    def get(self, path: str, context: ssl.SSLContext | None = None, headers: dict[str, str] | None = None) -> str:
-        req = urllib.request.Request(f"{self.scheme}://127.0.0.1:{self.port}{path}", headers=headers or {})
-        with urllib.request.urlopen(req, timeout=10, context=context) as resp:
-            return str(resp.read().decode())
-
-    def post(self, path: str) -> tuple[int, str]:
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method="POST")
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                return resp.status, resp.read().decode()
-        except urllib.error.HTTPError as err:
-            with err:
-                return err.code, err.read().decode()
-
-    def log(self) -> str:
-        return self.log_path.read_text() if self.log_path.exists() else ""
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @contextmanager
