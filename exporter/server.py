@@ -92,9 +92,21 @@ def _encode(
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """Every target and the exporter's own series; ``?targets=none``: the exporter's own only.
+
+    With per-target scraping (``/sd`` and ``/probe``, docs/scale-out.md) the exporter's own
+    series (build info, reloads, listener, process, bridge) have no other home, and a plain
+    ``/metrics`` job would collect every target a second time.
+    """
     engine = request.app[ENGINE]
-    bound = engine.header_bound(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds"))
-    results = await engine.scrape(bound)
+    targets = request.query.get("targets")
+    if targets is not None and targets != "none":
+        raise web.HTTPBadRequest(text=f"targets={targets!r}: the only value is none (the exporter's own series)\n")
+    if targets == "none":
+        results = []
+    else:
+        bound = engine.header_bound(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds"))
+        results = await engine.scrape(bound)
     return _encode(request, engine, results, self_metrics=True, extra=request.app[BRIDGE].families())
 
 

@@ -130,7 +130,9 @@ def test_base_objects_validate(base: list[Obj]) -> None:
 
 def test_overlay_objects_validate(overlay: list[Obj]) -> None:
     kinds = sorted(o["kind"] for o in overlay)
-    assert kinds == sorted(["ConfigMap", "Deployment", "PrometheusRule", "Secret", "Service"] + ["ScrapeConfig"] * 2)
+    assert kinds == sorted(
+        ["ConfigMap", "Deployment", "PrometheusRule", "Secret", "Service", "ServiceMonitor"] + ["ScrapeConfig"] * 2
+    )
     assert [p for o in overlay for p in problems(o)] == []
     assert {o["metadata"].get("namespace") for o in overlay} == {"monitoring"}
 
@@ -277,7 +279,9 @@ def test_overlay_scrapes_every_source_exactly_once_through_sd(overlay: list[Obj]
     from exporter.collectors import SOURCES
     from exporter.sd import COLLECTOR_LABEL, SD_PATH
 
-    assert by_kind(overlay, "ServiceMonitor") == []  # /metrics would scrape every target again
+    # the exporter's own series only: a plain /metrics would collect every target again
+    (endpoint,) = one(overlay, "ServiceMonitor")["spec"]["endpoints"]
+    assert endpoint["path"] == "/metrics" and endpoint["params"] == {"targets": ["none"]}
     service = one(overlay, "Service")
     meta, port = service["metadata"], service["spec"]["ports"][0]["port"]
     address = f"{meta['name']}.{meta['namespace']}.svc:{port}"

@@ -217,6 +217,30 @@ async def test_sd_is_behind_the_same_basic_auth_as_metrics() -> None:
     assert good.status == 200 and len(groups) == 1
 
 
+async def test_metrics_targets_none_serves_the_exporters_own_series_without_collecting(
+    redis_server: RedisServer,
+) -> None:
+    """What a per-target set-up scrapes beside /probe: no target is asked anything."""
+
+    def info_calls() -> int:
+        return int(redis_server.info("commandstats").get("cmdstat_info", {}).get("calls", 0))
+
+    async with exporter({"redis": [{"name": "cache", "url": redis_server.url}]}) as http:
+        before = info_calls()
+        own = await http.get("/metrics", params={"targets": "none"})
+        text = await own.text()
+        assert info_calls() == before + 1  # only the INFO that read `before`: the collector did not run
+        everything = await (await http.get("/metrics")).text()
+        wrong = await http.get("/metrics", params={"targets": "all"})
+        problem = await wrong.text()
+    assert own.status == 200
+    assert value(text, "stack_exporter_build_info") is not None
+    assert value(text, "stack_exporter_config_last_reload_successful") == 1
+    assert value(text, "redis_up", target="cache") is None
+    assert value(everything, "redis_up", target="cache") == 1
+    assert wrong.status == 400 and "targets='all'" in problem
+
+
 # --- sharding with a real Prometheus ---------------------------------------------------------
 
 SHARDS = 2
@@ -405,7 +429,7 @@ def doc_configs() -> list[tuple[str, str]]:
 
 def test_the_scale_out_page_configs_pass_promtool(tmp_path: Path) -> None:
     configs = doc_configs()
-    assert len(configs) == 4, [title for title, _ in configs]
+    assert len(configs) == 5, [title for title, _ in configs]
     promtool = shutil.which("promtool")
     assert promtool, "promtool is missing: `make deps` installs it (Debian package prometheus)"
     for i, (title, text) in enumerate(configs):
