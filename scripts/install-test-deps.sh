@@ -29,6 +29,9 @@ APT_PACKAGES=(
   # the image test (tests/test_image.py): a debootstrap base, podman with the runc runtime
   "runc:/usr/sbin/runc"
   "debootstrap:/usr/sbin/debootstrap"
+  # the Kubernetes test's `kubectl kustomize`: not Debian's (bookworm's kubernetes-client is
+  # 1.20, too old); the apt package of these machines' Google Cloud SDK source, preinstalled
+  "kubectl:/usr/bin/kubectl"
 )
 # Installed with their recommended packages (podman's network stack, fuse-overlayfs,
 # catatonit), as in the set-up the image test was verified with.
