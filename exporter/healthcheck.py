@@ -31,20 +31,8 @@ import ssl
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from exporter.schema import (
-    MAX_CONFIG_BYTES,
-    MAX_SECRET_BYTES,
-    ConfigError,
-    Converter,
-    FileProblem,
-    load_yaml,
-    read_file,
-)
-
-if TYPE_CHECKING:
-    from exporter.webconfig import WebConfig
+from exporter.schema import MAX_SECRET_BYTES, ConfigError, FileProblem, read_file
 
 ENV_LISTEN_ADDRESS = "STACK_EXPORTER_WEB_LISTEN_ADDRESS"
 ENV_WEB_CONFIG = "STACK_EXPORTER_WEB_CONFIG_FILE"
@@ -79,25 +67,6 @@ def build_parser() -> argparse.ArgumentParser:
     flag("--tls.key-file", "key_file", ENV_KEY_FILE, "its key")
     parser.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS", help="give up after (default 3)")
     return parser
-
-
-def read_web_config(path: str) -> tuple[WebConfig, Path]:
-    """The web config and the folder its relative paths start from; the server's own checks."""
-    # here, not above: without a web config the check imports no aiohttp (a tenth of a second)
-    from exporter.webconfig import WebConfig
-
-    file = Path(path)
-    try:
-        text = read_file(file, MAX_CONFIG_BYTES).decode("utf-8")
-    except FileProblem as exc:
-        raise ConfigError(path, [f"cannot read web config file: {exc.reason}"]) from None
-    except UnicodeDecodeError:
-        raise ConfigError(path, ["cannot read web config file: not UTF-8 text"]) from None
-    conv = Converter(file.parent.resolve())
-    config = conv.convert(WebConfig, load_yaml(text, path) or {}, "")
-    if conv.problems or config is None:
-        raise ConfigError(path, conv.problems)
-    return config, file.parent.resolve()
 
 
 def target(address: str) -> tuple[str, int]:
@@ -138,6 +107,9 @@ def check(args: argparse.Namespace) -> str:
     config, base = (None, Path.cwd())
     if args.web_config_file:
         try:
+            # here, not above: without a web config the check imports no aiohttp (a tenth of a second)
+            from exporter.webconfig import read_web_config
+
             config, base = read_web_config(args.web_config_file)
         except ConfigError as exc:
             raise Unhealthy(str(exc).replace("\n", "; ")) from None

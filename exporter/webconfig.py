@@ -219,7 +219,8 @@ def default_web_settings(limits: ServerLimits | None = None) -> WebSettings:
     return WebSettings(WebConfig(), Path.cwd(), "<defaults>", limits)
 
 
-def load_web_config(path: str, limits: ServerLimits | None = None) -> WebSettings:
+def read_web_config(path: str) -> tuple[WebConfig, Path]:
+    """The web config and the folder its relative paths start from (the server's and the health check's)."""
     file = Path(path)
     try:
         # a regular file of bounded size: a FIFO or /dev/zero is refused, never read
@@ -233,4 +234,9 @@ def load_web_config(path: str, limits: ServerLimits | None = None) -> WebSetting
     config = conv.convert(WebConfig, raw or {}, "")
     if conv.problems or config is None:
         raise ConfigError(path, conv.problems)
-    return WebSettings(config, file.parent.resolve(), path, limits)
+    return config, file.parent.resolve()
+
+
+def load_web_config(path: str, limits: ServerLimits | None = None) -> WebSettings:
+    config, base = read_web_config(path)
+    return WebSettings(config, base, path, limits)
