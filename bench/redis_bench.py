@@ -25,8 +25,8 @@ from typing import Any, cast
 import redis
 
 from bench.harness import BenchEnv, BenchError, ExporterSpec, Plan, Scenario, Targets, log, stack_exporter_spec
+from bench.scale import start_redis
 
-REDIS_SERVER = "/usr/bin/redis-server"
 REFERENCE = "/usr/bin/prometheus-redis-exporter"
 
 SESSIONS = 100_000
@@ -102,29 +102,9 @@ def plan(env: BenchEnv) -> Plan:
         theirs_argv.append("--count-keys=db0=session:*")
 
     def start_backend() -> Mapping[str, Any]:
-        env.require(REDIS_SERVER, "apt-get install redis-server")
-        data = env.subdir("redis")
-        proc = env.spawn(
-            "redis-server",
-            [
-                REDIS_SERVER,
-                "--bind", "127.0.0.1",
-                "--port", str(redis_port),
-                "--dir", str(data),
-                "--save", "",
-                "--appendonly", "no",
-                "--daemonize", "no",
-            ],
-        )  # fmt: skip
+        start_redis(env, "redis-server", redis_port)
         client = redis.Redis(host="127.0.0.1", port=redis_port, socket_timeout=30)
         try:
-            env.wait_until(
-                "redis-server to answer PING",
-                lambda: bool(client.ping()),
-                timeout=15,
-                alive=[proc],
-                errors=(redis.RedisError,),
-            )
             t0 = time.monotonic()
             _load(client)
             load_s = time.monotonic() - t0
