@@ -82,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the exporter as Prometheus reaches it, for the targets /sd lists"
         " (default: the Host header of the /sd request)",
     )
+    parser.add_argument(
+        "--rum.listen-address",
+        dest="rum_listen_address",
+        metavar="ADDR",
+        help="address of the real-user-monitoring listener, which browsers post beacons to"
+        " (overrides rum.listen_address; needs a rum: section)",
+    )
     limits = ServerLimits()
     parser.add_argument(
         "--web.max-connections",
@@ -253,6 +260,7 @@ def _main(argv: Sequence[str] | None, serving: Callable[[], None]) -> int:
             f"statuspage_bridge.listen_address: {args.listen_address} is --web.listen-address already;"
             " leave listen_address out to serve the webhook there"
         )
+    problems.extend(_rum_address_problems(args, config))
 
     if args.check_config:
         if problems:
@@ -261,7 +269,8 @@ def _main(argv: Sequence[str] | None, serving: Callable[[], None]) -> int:
         assert config is not None
         count = sum(1 for _ in config.targets())
         bridge = f", status-page bridge with {len(config.bridge.components)} component(s)" if config.bridge else ""
-        print(f"{config.source}: OK ({count} target{'s' if count != 1 else ''}{bridge})")
+        rum = f", real user monitoring for {len(config.rum.allowed_origins)} origin(s)" if config.rum else ""
+        print(f"{config.source}: OK ({count} target{'s' if count != 1 else ''}{bridge}{rum})")
         return 0
 
     redactor = Redactor(config.secrets() if config else ())
@@ -284,12 +293,54 @@ def _main(argv: Sequence[str] | None, serving: Callable[[], None]) -> int:
                     redactor,
                     serving,
                     external_url=external_url,
+                    rum_address=args.rum_listen_address,
                 )
             )
     except OSError as exc:
         log.error("cannot serve", extra={"kv": {"address": args.listen_address, "err": str(exc)}})
         return 1
     return 0
+
+
+def _rum_address_problems(args: argparse.Namespace, config: Config | None) -> list[str]:
+    """The RUM listener's address: valid, and neither the main listener's nor the bridge's."""
+    from exporter.server import parse_listen_address
+
+    flag = args.rum_listen_address
+    if flag is not None:
+        try:
+            parse_listen_address(flag)
+        except ValueError:
+            return [f"invalid --rum.listen-address {flag!r}: expected HOST:PORT such as :9848"]
+        if config is not None and config.rum is None:
+            return ["--rum.listen-address is set but the config has no rum: section"]
+    if config is None or config.rum is None:
+        return []
+    address, key = (
+        (flag, "--rum.listen-address") if flag is not None else (config.rum.listen_address, "rum.listen_address")
+    )
+    others = [("--web.listen-address", args.listen_address)]
+    if config.bridge is not None and config.bridge.listen_address is not None:
+        others.append(("statuspage_bridge.listen_address", config.bridge.listen_address))
+    problems = []
+    for name, other in others:
+        if _same_listener(address, other):
+            problems.append(
+                f"{key}: {address} is {name} already; browsers must reach the beacon endpoint on an address of its own"
+            )
+    return problems
+
+
+def _same_listener(a: str, b: str) -> bool:
+    """Whether two listen addresses would bind the same port (an empty host or 0.0.0.0/:: is every address)."""
+    from exporter.server import parse_listen_address
+
+    try:
+        (host_a, port_a), (host_b, port_b) = parse_listen_address(a), parse_listen_address(b)
+    except ValueError:
+        return False  # reported on its own
+    wildcard = (None, "", "0.0.0.0", "::")  # noqa: S104 - compared, never bound
+    return port_a == port_b and (host_a == host_b or host_a in wildcard or host_b in wildcard)
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -312,15 +363,25 @@ async def _run(
     serving: Callable[[], None] = lambda: None,
     *,
     external_url: ReachedAt | None = None,
+    rum_address: str | None = None,
 ) -> None:
     from exporter.bridge.bridge import BridgeHost
     from exporter.config import ConfigError
+    from exporter.rum.ingest import SERVER_LOG, RumHost, make_rum_app
     from exporter.scrape import Engine
     from exporter.server import RELOAD, make_app, make_bridge_app, make_reloader, serve
 
     engine = Engine(config, timeout_offset=timeout_offset, redactor=redactor)
     host = BridgeHost(redact=redactor.redact)
-    app = make_app(engine, make_reloader(engine, load), web_settings, bridge_host=host, external_url=external_url)
+    rum_host = RumHost()
+    app = make_app(
+        engine,
+        make_reloader(engine, load),
+        web_settings,
+        bridge_host=host,
+        external_url=external_url,
+        rum_host=rum_host,
+    )
     # every reload goes through the app's: it reloads the bridge too
     reloader = app[RELOAD]
     bridge_runner = None
@@ -330,6 +391,14 @@ async def _run(
         # there too, and the bridge itself runs in the main app
         host.own_address = bridge_address
         bridge_runner = await serve(make_bridge_app(host, web_settings), bridge_address, web_settings)
+    rum_runner = None
+    if config.rum is not None:
+        # browsers on the public internet post here; /metrics stays on the private address.
+        # The listener is fixed at start; the main app applies the section (and reloads)
+        rum_listen = rum_address or config.rum.listen_address
+        rum_host.own_address, rum_host.from_flag = rum_listen, rum_address is not None
+        rum_host.apply(config.rum)
+        rum_runner = await serve(make_rum_app(rum_host, web_settings), rum_listen, web_settings, logger=SERVER_LOG)
     runner = await serve(app, address, web_settings)
     serving()
     log.info(
@@ -341,6 +410,7 @@ async def _run(
                 "targets": len(engine.runners),
                 "tls": bool(web_settings and web_settings.ssl_context),
                 "bridge": bridge_address or ("on" if config.bridge else "off"),
+                "rum": rum_host.own_address or "off",
             }
         },
     )
@@ -373,4 +443,6 @@ async def _run(
     log.info("shutting down")
     if bridge_runner is not None:
         await bridge_runner.cleanup()
+    if rum_runner is not None:
+        await rum_runner.cleanup()
     await runner.cleanup()

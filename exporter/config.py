@@ -40,6 +40,7 @@ from typing import Any
 
 from exporter.bridge.config import BridgeConfig
 from exporter.collectors import SETTINGS, SOURCES
+from exporter.rum.config import RumConfig
 from exporter.schema import (
     MAX_CONFIG_BYTES,
     ConfigError,
@@ -71,6 +72,8 @@ __all__ = [
 
 # The status-page bridge's section: not a source (nothing to scrape), one mapping.
 BRIDGE_SECTION = "statuspage_bridge"
+# Real user monitoring's section: browser beacons on their own listener, one mapping.
+RUM_SECTION = "rum"
 
 # generous: far above what a built-in collector exports for a sane target, far below
 # the hundreds of thousands a runaway API body or custom query can produce
@@ -100,6 +103,8 @@ class Config:
     source: str = "<built-in defaults>"
     # the status-page bridge; None (the default) leaves it off
     bridge: BridgeConfig | None = None
+    # real user monitoring; None (the default) leaves it off
+    rum: RumConfig | None = None
 
     def targets(self) -> Iterator[tuple[str, TargetConfig]]:
         for kind, targets in self.sources.items():
@@ -143,7 +148,8 @@ def parse_config(
     sources: dict[str, tuple[TargetConfig, ...]] = {}
     settings: dict[str, Any] = {}
     bridge: BridgeConfig | None = None
-    allowed = ["global", *SOURCES, *SETTINGS, BRIDGE_SECTION]
+    rum: RumConfig | None = None
+    allowed = ["global", *SOURCES, *SETTINGS, BRIDGE_SECTION, RUM_SECTION]
     for key, value in raw.items():
         if key == "global":
             converted = conv.convert(GlobalConfig, value if value is not None else {}, "global")
@@ -167,6 +173,8 @@ def parse_config(
                 settings[key] = converted
         elif key == BRIDGE_SECTION:
             bridge = conv.convert(BridgeConfig, value, BRIDGE_SECTION)
+        elif key == RUM_SECTION:
+            rum = conv.convert(RumConfig, value, RUM_SECTION)
         else:
             close = difflib.get_close_matches(str(key), allowed, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -177,7 +185,7 @@ def parse_config(
     if enabled is not None:
         keep = set(enabled)
         sources = {k: v for k, v in sources.items() if k in keep}
-    return Config(global_=global_cfg, sources=sources, settings=settings, source=source, bridge=bridge)
+    return Config(global_=global_cfg, sources=sources, settings=settings, source=source, bridge=bridge, rum=rum)
 
 
 def _check_names(key: str, targets: list[TargetConfig | None], conv: Converter) -> None:

@@ -1,5 +1,7 @@
 """The aiohttp app: landing page, /metrics, /probe, /sd (HTTP service discovery), /-/healthy,
-/-/ready, /-/reload, and the status-page bridge's webhook (POST /bridge/alertmanager) when configured."""
+/-/ready, /-/reload, and the status-page bridge's webhook (POST /bridge/alertmanager) when configured.
+Real user monitoring's beacons come in on their own listener (exporter/rum/ingest.py); its series are
+served here, on /metrics."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from exporter.bridge.bridge import WEBHOOK_PATH, BridgeHost
 from exporter.collectors import SOURCES
 from exporter.config import Config, ConfigError
 from exporter.exposition import render_text
+from exporter.rum.ingest import RumHost
 from exporter.scrape import Engine, Result, TargetRunner
 from exporter.webconfig import WebSettings, default_web_settings
 from exporter.webguard import GuardedSite
@@ -29,6 +32,7 @@ RELOAD: web.AppKey[Reloader] = web.AppKey("reload")
 WEB = web.AppKey("web", WebSettings)
 READY = web.AppKey("ready", asyncio.Event)
 BRIDGE = web.AppKey("bridge", BridgeHost)
+RUM = web.AppKey("rum", RumHost)
 EXTERNAL_URL = web.AppKey("external_url", sd.ReachedAt)
 
 # gzip level 1: exposition text compresses ~8x even at the fastest level, and
@@ -95,7 +99,7 @@ async def metrics(request: web.Request) -> web.Response:
     """Every target and the exporter's own series; ``?targets=none``: the exporter's own only.
 
     With per-target scraping (``/sd`` and ``/probe``, docs/scale-out.md) the exporter's own
-    series (build info, reloads, listener, process, bridge) have no other home, and a plain
+    series (build info, reloads, listener, process, bridge, real user monitoring) have no other home, and a plain
     ``/metrics`` job would collect every target a second time.
     """
     engine = request.app[ENGINE]
@@ -107,7 +111,8 @@ async def metrics(request: web.Request) -> web.Response:
     else:
         bound = engine.header_bound(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds"))
         results = await engine.scrape(bound)
-    return _encode(request, engine, results, self_metrics=True, extra=request.app[BRIDGE].families())
+    extra = [*request.app[BRIDGE].families(), *request.app[RUM].families()]
+    return _encode(request, engine, results, self_metrics=True, extra=extra)
 
 
 async def probe(request: web.Request) -> web.Response:
@@ -210,24 +215,30 @@ def make_app(
     web_settings: WebSettings | None = None,
     bridge_host: BridgeHost | None = None,
     external_url: sd.ReachedAt | None = None,
+    rum_host: RumHost | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[security])
     host = bridge_host or BridgeHost(redact=engine.redactor.redact)
+    rum = rum_host or RumHost()
 
     async def reload_all() -> None:
         await reloader()
+        # new origins, routes and limits; the store stays, so RUM counters never go back
+        rum.apply(engine.config.rum)
         await host.apply(engine.config.bridge)
 
     app[ENGINE] = engine
     app[RELOAD] = reload_all
     app[READY] = asyncio.Event()
     app[BRIDGE] = host
+    app[RUM] = rum
     if web_settings is not None:
         app[WEB] = web_settings
     if external_url is not None:
         app[EXTERNAL_URL] = external_url
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        rum.apply(engine.config.rum)
         await host.apply(engine.config.bridge)
         app[READY].set()
         yield
@@ -307,12 +318,21 @@ def parse_listen_address(address: str) -> tuple[str | None, int]:
     return (host or None), int(port_text)
 
 
-async def serve(app: web.Application, address: str, settings: WebSettings | None = None) -> web.AppRunner:
-    """Listen on ``address`` with the listener guards of ``settings`` (connection cap, timeouts)."""
+async def serve(
+    app: web.Application, address: str, settings: WebSettings | None = None, *, logger: logging.Logger | None = None
+) -> web.AppRunner:
+    """Listen on ``address`` with the listener guards of ``settings`` (connection cap, timeouts).
+
+    ``logger`` takes aiohttp's server log (malformed requests, handler errors), which names
+    the client and quotes the request: the RUM listener passes one that leaves both out.
+    """
     settings = settings or default_web_settings()
     host, port = parse_listen_address(address)
     limits = settings.limits
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, **limits.handler_args())
+    args = limits.handler_args()
+    if logger is not None:
+        args["logger"] = logger
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, **args)
     await runner.setup()
     site = GuardedSite(
         runner,

@@ -68,6 +68,8 @@ def test_build_makes_an_sdist_and_a_wheel_twine_accepts(dist: Path) -> None:
     # every module of the checkout, though the wheel was built from the sdist
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "exporter").rglob("*.py")}
     assert modules - set(files) == set()
+    # the data files the package reads at run time (the RUM endpoint serves its adapter)
+    assert "exporter/rum/static/rum.js" in files
     assert not [f for f in files if f.startswith(("tests/", "peers/", "bench/"))]
     assert f"Version: {exporter.__version__}\n" in metadata
     assert "Provides-Extra: ses" in metadata
@@ -87,3 +89,5 @@ def test_the_wheel_installs_into_a_clean_venv_and_runs(dist: Path, tmp_path: Pat
     check = run(env / "bin" / "python", "-c", "import exporter.collectors, exporter.cli; print(exporter.__file__)",
                 cwd=tmp_path)  # fmt: skip
     assert check.strip().startswith(str(env)), check
+    code = "from exporter.rum.ingest import load_script; print(b'export function start(' in load_script())"
+    assert run(env / "bin" / "python", "-c", code, cwd=tmp_path).strip() == "True"
