@@ -26,6 +26,8 @@ APT_PACKAGES=(
   "openssl:/usr/bin/openssl"
   "curl:/usr/bin/curl"
   "npm:/usr/bin/npm"
+  # the RUM browser test (tests/rum/test_browser.py) drives it headless over DevTools
+  "chromium:/usr/bin/chromium"
   # the image test (tests/test_image.py): a debootstrap base, podman with the runc runtime
   "runc:/usr/sbin/runc"
   "debootstrap:/usr/sbin/debootstrap"
@@ -60,4 +62,12 @@ if ((${#all[@]})); then
   if ((${#recommends[@]})); then
     "${APT[@]}" install -y -qq "${recommends[@]}" >/dev/null
   fi
+fi
+
+# The RUM browser test's site loads web-vitals from its own node_modules, as a team's site
+# would: the version pinned in tests/rum/site/package.json, locked by its package-lock.json.
+site="$(cd "$(dirname "$0")/.." && pwd)/tests/rum/site"
+if [[ ! -e "$site/node_modules/web-vitals/package.json" ]]; then
+  echo "install-test-deps: npm ci in $site"
+  (cd "$site" && npm ci --no-audit --no-fund --loglevel=error)
 fi
