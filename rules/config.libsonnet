@@ -20,6 +20,7 @@
       email: 'stack-email',
       hosts: 'stack-hosts',
       exporter: 'stack-exporter',
+      rum: 'stack-rum',
     },
 
     // The pack's version, exported as stack_rulepack_info{version}; lives in rules/VERSION.
@@ -234,6 +235,75 @@
       cacheHitRatio: 0.5,
       cacheHitWindow: '1h',
       cacheFor: '30m',
+    },
+
+    // ------------------------------------------------------------------ real users (rum)
+    // The exporter's `rum:` listener: Core Web Vitals from users' browsers (docs/rum.md).
+    // Thresholds are Google's "poor" boundaries (web.dev/articles/vitals), each a bucket bound
+    // of the exporter's histograms, so "p75 over X" is exact, not interpolated.
+    rum: {
+      // The series are on the exporter's own /metrics (no `target` label).
+      selector: $._config.exporterSelector,
+      // Labels the per-page series are aggregated by, besides `page`.  Add `namespace` or
+      // `cluster` if several sites' exporters share one Prometheus under one job.
+      aggregationLabels: ['job'],
+      // p75, good shares and error ratios are computed over this window.  Browser beacons
+      // are sparse (one a page view): 30 minutes holds enough views for a p75 on a page of
+      // a few views a minute; shorter makes a handful of slow phones the p75.
+      window: '30m',
+      // A page needs this many views reporting the metric in `window` before any per-page
+      // alert looks at it (for LCP/INP: views that reported LCP/INP; for errors: page
+      // views).  With fewer, one slow view on a quiet page (or a quiet night) is the p75.
+      // 30 in 30 minutes is one a minute.  Lower it for a small site, knowing a p75 of ten
+      // views is three people.
+      minViews: 30,
+      // p75 LCP above this many seconds is "poor" (Google: good <= 2.5 s, poor > 4 s).
+      lcpPoorSeconds: 4,
+      // ... for this long, on top of the window: a deploy that slows a page pages within
+      // the hour; a burst of slow views (a cold CDN after a purge) does not.
+      lcpFor: '15m',
+      // p75 INP above this many seconds is "poor" (Google: good <= 200 ms, poor > 500 ms).
+      // Only views with an interaction report INP, so `minViews` counts those.
+      inpPoorSeconds: 0.5,
+      inpFor: '15m',
+      // The "good" LCP bound (Google: 2.5 s); must be a bucket bound of rum_lcp_seconds.
+      lcpGoodSeconds: 2.5,
+      // RumGoodShareDrop: the share of a page's views with a good LCP in `window` below
+      // `goodShareDropRatio` times the same share over `goodShareBaselineWindow` (the page's
+      // own baseline, so a page that is always slow does not fire, and a fast page that
+      // got slower does).  0.75: a page 90% good falling under 67.5%, a quarter of its
+      // good views lost.  The baseline is a day so the daily mix of devices averages out;
+      // a drop lasting longer than about a day becomes the new baseline.
+      goodShareDropRatio: 0.75,
+      goodShareBaselineWindow: '1d',
+      goodShareFor: '15m',
+      // RumJsErrorSpike: JavaScript errors per page view of a page in `window` above
+      // `jsErrorSpikeFactor` times its ratio over `jsErrorBaselineWindow`, and above
+      // `jsErrorMinPerView` (the absolute floor): extensions and old browsers throw on every
+      // site, and a page with almost no errors would otherwise page for three of them.
+      // 0.05 is one view in twenty throwing; raise it if your pages are noisy.  Errors are
+      // counted, not views with errors: on a page near `minViews`, one visitor whose browser
+      // throws in a loop makes the ratio alone; raise `minViews` if that pages you.
+      jsErrorSpikeFactor: 3,
+      jsErrorMinPerView: 0.05,
+      jsErrorBaselineWindow: '1d',
+      jsErrorFor: '15m',
+      // RumBeaconsStopped: no beacon accepted in `beaconsStoppedWindow` although the same
+      // window `beaconsBaselineOffset` ago had at least `beaconsMinBaseline` (so a site
+      // quiet at night, quiet yesterday night too, does not fire; nor a RUM set up less
+      // than a day ago), while every probe `probeSelector` picks succeeded through the
+      // window: the site serves pages but their beacons do not arrive (the adapter was
+      // dropped in a deploy, a CSP or an ad blocker rule blocks it, the endpoint's
+      // ingress broke).  Without a probe matching `probeSelector` it never fires.
+      beaconsStoppedWindow: '30m',
+      beaconsBaselineOffset: '1d',
+      beaconsMinBaseline: 20,
+      beaconsStoppedFor: '15m',
+      // The uptime probes of the site carrying the adapter (http_probes: probe_success).
+      // The default takes every probe of the exporter, and all must be up: narrow it to the
+      // site's own probe (e.g. `job="stack-exporter", target="home"`), or a failing probe of
+      // something else (an API, a CDN asset) keeps this alert quiet.
+      probeSelector: $._config.probe.selector,
     },
 
     // ------------------------------------------------------------------ hosts (node_exporter)

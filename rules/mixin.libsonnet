@@ -18,12 +18,14 @@ local links = import 'lib/links.libsonnet';
 + (import 'alerts/statuspages.libsonnet')
 + (import 'alerts/email_domains.libsonnet')
 + (import 'alerts/exporter.libsonnet')
++ (import 'alerts/rum.libsonnet')
 + (import 'recording/rulepack.libsonnet')
 + (import 'recording/app.libsonnet')
 + (import 'recording/node.libsonnet')
 + (import 'recording/postgres.libsonnet')
 + (import 'recording/compat.libsonnet')
 + (import 'recording/email.libsonnet')
++ (import 'recording/rum.libsonnet')
 + (import '../dashboards/dashboards.libsonnet')
 + {
   // Applied last, so it sees every alert of every file above.

@@ -21,6 +21,7 @@ PREFIXES = {
     "stack-exporter.statuspages": ("Email",),
     "stack-exporter.email_domains": ("Email",),
     "stack-exporter.exporter": ("StackExporter",),
+    "stack-exporter.rum": ("Rum",),
     # the two meta alerts keep the names Alertmanager configs and tools expect
     "stack-exporter.meta": ("Watchdog", "InfoInhibitor"),
 }

@@ -38,6 +38,7 @@ COVERED_GROUPS = {
     "stack-exporter.exporter",
     "stack-exporter.node",
     "stack-exporter.app",
+    "stack-exporter.rum",
 }
 # Alerts of those groups that no variant can show from one exporter's series, and why.
 # The first version's EmailDeliveriesStopped, written against the union of the providers.
