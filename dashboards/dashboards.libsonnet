@@ -12,6 +12,7 @@ local views = {
   email: import 'email.libsonnet',
   hosts: import 'hosts.libsonnet',
   exporter: import 'exporter.libsonnet',
+  rum: import 'rum.libsonnet',
 };
 
 {

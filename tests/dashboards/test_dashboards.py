@@ -23,6 +23,7 @@ from tests.dashboards.common import (
     generator,
     jsonnet,
     metric_names,
+    panels,
     rule_config,
 )
 
@@ -75,7 +76,9 @@ def test_variables(view: str) -> None:
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "prometheus"
     assert "instance" in variables, f"{view} has no instance variable"
-    if view != "hosts":  # hosts are node_exporter instances; there is no target there
+    # hosts are node_exporter instances, and RUM series are the exporter's own (one endpoint
+    # per exporter): there is no target there
+    if view not in ("hosts", "rum"):
         assert "target" in variables, f"{view} has no target variable"
     for name, var in variables.items():
         if var["type"] == "query":
@@ -162,6 +165,9 @@ def _thresholds(data: dict[str, Any], title: str) -> list[float]:
         ("overview", "probe+: { cacheHitRatio: 0.123 }", "Cache hit ratio (1h)"),
         ("overview", "probe+: { cacheMinMaxAgeSeconds: 0.123 }", "Cache lifetime (max-age, s-maxage)"),
         ("postgres", "postgres+: { retentionMaxAgeSeconds: 0.123 }", "Oldest row age"),
+        ("rum", "rum+: { lcpPoorSeconds: 0.123 }", "LCP p75"),
+        ("rum", "rum+: { inpPoorSeconds: 0.123 }", "INP p75"),
+        ("rum", "rum+: { jsErrorMinPerView: 0.123 }", "JavaScript errors per page view"),
     ],
 )
 def test_thresholds_come_from_the_rule_pack_config(view: str, override: str, title: str) -> None:
@@ -272,6 +278,7 @@ def test_job_variables_default_to_the_rule_packs_jobs() -> None:
         "email": {"job"},
         "hosts": {"node_job"},
         "exporter": {"job"},
+        "rum": {"job"},
     }
     assert set(expected) == set(VIEWS)
     for view in VIEWS:
@@ -507,6 +514,10 @@ VARIANT_SPECIFIC = {
     "pg_retention_": "pg_retention",
     "probe_http_cache_": "check_cache: true",
     "probe_ssl_earliest_cert_expiry": "HTTPS probes only",
+    # web-vitals reports these only where the browser has the API (docs/metrics/rum.md)
+    "rum_lcp_": "Safari",
+    "rum_inp_": "Chromium",
+    "rum_cls_": "Chromium",
 }
 
 
@@ -591,3 +602,57 @@ def test_money_is_plotted_in_the_currencys_major_unit() -> None:
             checked += 1
             assert str(unit).startswith("currency") or "/ 100" in expr, f"{panel}: cents plotted as {unit}"
     assert checked
+
+
+# ---------------------------------------------------------------- real users
+
+# The Core Web Vitals' good and poor thresholds (web.dev), which the exporter's histogram
+# buckets bracket exactly (docs/metrics/rum.md): metric -> (good, poor).
+CORE_WEB_VITALS = {
+    "rum_lcp_seconds": (2.5, 4.0),
+    "rum_inp_seconds": (0.2, 0.5),
+    "rum_cls": (0.1, 0.25),
+    "rum_fcp_seconds": (1.8, 3.0),
+    "rum_ttfb_seconds": (0.8, 1.8),
+}
+_LE_RE = re.compile(r'\ble(=~?)"([^"]*)"')
+
+
+def _le_values(expr: str) -> set[float]:
+    """The bucket bounds a query's `le` matchers select (`le=~"4|4.0"` selects 4)."""
+    return {float(v) for _, alternatives in _LE_RE.findall(expr) for v in alternatives.split("|")}
+
+
+def test_rum_vitals_are_drawn_and_split_at_the_core_web_vitals_thresholds() -> None:
+    data = committed("rum")
+    seen: set[str] = set()
+    for panel in (p for p in data["panels"] if p["type"] == "timeseries"):
+        names = set().union(*(metric_names(str(t["expr"])) for t in panel["targets"]))
+        metrics = {m for m in CORE_WEB_VITALS if f"{m}_bucket" in names}
+        if len(metrics) != 1:
+            continue
+        (metric,) = metrics
+        good, poor = CORE_WEB_VITALS[metric]
+        if "histogram_quantile" in panel["targets"][0]["expr"]:  # a p75: dashed threshold lines
+            seen.add(f"p75 {metric}")
+            assert _thresholds(data, panel["title"]) == [good, poor], panel["title"]
+        else:  # the good / needs improvement / poor split: bucket counts at exactly those bounds
+            seen.add(f"split {metric}")
+            exprs = [str(t["expr"]) for t in panel["targets"]]
+            assert [_le_values(e) for e in exprs] == [{good}, {good, poor}, {poor}], panel["title"]
+    assert seen == {f"{kind} {m}" for kind in ("p75", "split") for m in CORE_WEB_VITALS}
+    assert _le_values('x{le=~"4|4.0"} / y{le="0.25"}') == {4.0, 0.25}
+
+
+def test_rum_panels_show_no_beacons_rather_than_zero() -> None:
+    """A page without beacons must not read as a page with perfect figures: per-page
+    panels say so instead of showing 0, and no query fills gaps with zeros."""
+    checked = 0
+    for panel in panels(committed("rum")):
+        for expr in panel.exprs:
+            assert "vector(0)" not in expr and not re.search(r"\bor\b", expr), f"{panel}: fills gaps: {expr}"
+        if any("page=~" in e for e in panel.exprs):
+            checked += 1
+            no_value = panel.raw["fieldConfig"]["defaults"].get("noValue", "")
+            assert re.search(r"\bno\b", no_value, re.IGNORECASE), f"{panel}: no data shows {no_value!r}"
+    assert checked >= 10

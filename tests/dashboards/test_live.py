@@ -4,8 +4,9 @@ One module-scoped stack: Redis (a standalone with maxmemory and key groups, a
 primary/replica pair watched by a Sentinel, a cluster), PostgreSQL (a primary with
 a replication slot and a streaming replica) behind PgBouncer, an HTTPS endpoint for
 the probes (one with check_cache), NSD serving a sending domain's SPF/DKIM/DMARC, fakes
-of the internet APIs (Lago, Postmark, Resend, a status page), stack-exporter itself, node_exporter, and
-Prometheus 2.42 with the generated rule files loaded and a 1 s scrape interval.
+of the internet APIs (Lago, Postmark, Resend, a status page), stack-exporter itself (its RUM
+endpoint fed browser beacons throughout), node_exporter, and Prometheus 2.42 with the
+generated rule files loaded and a 1 s scrape interval.
 Each panel query runs as an instant query with the template variables at "All"; it
 must succeed, and it must return data unless NO_DATA_OK says why it cannot here.
 """
@@ -59,6 +60,12 @@ POSTMARK_TOKEN = "postmark-dash-token-9a8b"
 RESEND_KEY = "re_dash_key_5c6d"
 # Scrapes to wait for: rate() over the 10 s that $__rate_interval becomes needs two.
 SCRAPES = 12
+RUM_ORIGIN = "https://shop.test"
+# What a phone and a laptop send: their User-Agents pick the device label.
+RUM_AGENTS = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36",
+)
 
 APP = "no application is scraped in this test (the app job's recording rules stay empty)"
 OFFSET = "compares with data hours or days old, which a fresh Prometheus does not have"
@@ -188,6 +195,71 @@ def _ready(base: str) -> bool:
         return False
 
 
+def _beacon(page: str, round_: int) -> bytes:
+    """A page view's beacon with every metric, an error and a failed API call; the values
+    move between rounds, so each metric has good, middling and poor reports."""
+    lcp, inp, cls, fcp, ttfb, load = ((1200, 120, 0.05, 900, 300, 1500), (2950, 350, 0.15, 2100, 1000, 3100),
+                                      (5200, 700, 0.4, 3500, 2100, 8000))[round_ % 3]  # fmt: skip
+    metrics = {"LCP": lcp, "INP": inp, "CLS": cls, "FCP": fcp, "TTFB": ttfb, "load": load}
+    return json.dumps(
+        {
+            "v": 1,
+            "page": page,
+            "view": True,
+            "metrics": [{"name": n, "value": v, "navigation_type": "navigate"} for n, v in metrics.items()],
+            "errors": {"error": 1, "unhandledrejection": round_ % 2},
+            "api": {"4xx": 0, "5xx": 1, "network": round_ % 2},
+        }
+    ).encode()
+
+
+def _post_beacon(url: str, body: bytes, agent: str) -> int:
+    headers = {"Origin": RUM_ORIGIN, "Content-Type": "text/plain;charset=UTF-8", "User-Agent": agent}
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return int(exc.code)
+
+
+class _BeaconFeeder:
+    """Browsers visiting two pages from a phone and a laptop, every second for as long
+    as the stack runs: the panels rate over 10 s windows, so beacons must keep coming."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="rum-beacons", daemon=True)
+
+    def send_round(self, round_: int) -> list[int]:
+        return [
+            _post_beacon(self.url, _beacon(page, round_), agent)
+            for page in ("/", "/product/42")
+            for agent in RUM_AGENTS
+        ]
+
+    def _run(self) -> None:
+        round_ = 1
+        while not self.stop.wait(1.0):
+            try:
+                self.send_round(round_)
+            except OSError:  # the exporter is stopping
+                return
+            round_ += 1
+
+    def __enter__(self) -> _BeaconFeeder:
+        statuses = self.send_round(0)
+        assert statuses == [204] * len(statuses), f"the RUM endpoint refused the test's beacons: {statuses}"
+        self.thread.start()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop.set()
+        self.thread.join(10)
+
+
 @dataclass
 class LiveStack:
     prometheus: str  # base URL
@@ -216,6 +288,7 @@ def _exporter_config(
     postmark: FakePostmark,
     statuspage: FakeStatuspage,
     resend: FakeResend,
+    rum_port: int,
 ) -> str:
     return f"""\
 redis:
@@ -274,6 +347,12 @@ resend:
 statuspages:
   - name: postmark-status
     url: {statuspage.url}
+rum:
+  listen_address: "{LOOPBACK}:{rum_port}"
+  allowed_origins: ["{RUM_ORIGIN}"]
+  routes: ["/", "/product/:id"]
+  rate_limit: 1000
+  rate_burst: 1000
 """
 
 
@@ -353,6 +432,7 @@ def live(
                 postmark,
                 statuspage,
                 resend,
+                rum_port := free_port(),
             )
         )
         exporter_port, node_port, prom_port = free_port(), free_port(), free_port()
@@ -361,6 +441,8 @@ def live(
         exporter_args = [str(STACK_EXPORTER), "--config.file", str(config), "--web.listen-address", listen,
                          "--scrape.timeout-offset", "0.2"]  # fmt: skip
         _start(stack, exporter_args, tmp / "exporter.log", exporter_port, "stack-exporter")
+        wait_for_port(LOOPBACK, rum_port, timeout=20)
+        stack.enter_context(_BeaconFeeder(f"http://{LOOPBACK}:{rum_port}/rum/v1/beacon"))
         _start(
             stack,
             [NODE_EXPORTER, f"--web.listen-address={LOOPBACK}:{node_port}"],
