@@ -2,7 +2,8 @@
 # Installs, from Debian 12's packages, the real servers and tools that only the tests,
 # `make demo` and `make bench` start: Redis, PostgreSQL, PgBouncer, NSD, Prometheus,
 # Alertmanager, the reference exporters, jsonnet, podman for the image test, npm for
-# Directus (scripts/install-directus.sh installs Directus itself).  `make run` needs
+# Directus (scripts/install-directus.sh installs Directus itself), Chromium and the
+# RUM test site's web-vitals (npm) for the real-browser test.  `make run` needs
 # none of it (scripts/install-deps.sh).
 # Idempotent and quick when everything is already there.
 set -euo pipefail
