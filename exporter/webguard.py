@@ -216,6 +216,24 @@ def retry_after(seconds: float) -> int:
     return max(1, math.ceil(seconds))
 
 
+async def read_limited(request: web.Request, limit: int, chunk: int = 64 * 1024) -> bytes | None:
+    """A request body, or None as soon as it is known to exceed ``limit`` bytes.
+
+    Refused from its Content-Length before anything is read, then read in chunks that stop
+    at the limit, so a chunked body without a length cannot grow past it either.
+    """
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for part in request.content.iter_chunked(chunk):
+        size += len(part)
+        if size > limit:
+            return None
+        chunks.append(part)
+    return b"".join(chunks)
+
+
 _REFUSAL = (
     b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\n"
     b"Content-Type: text/plain; charset=utf-8\r\nContent-Length: 26\r\n\r\ntoo many open connections\n"

@@ -34,6 +34,7 @@ from exporter.bridge.payload import PayloadError, parse_notification
 from exporter.bridge.providers import PROVIDERS, Provider, ProviderError
 from exporter.bridge.state import OPERATIONAL, STATUSES, BridgeState, ComponentState, Status
 from exporter.bridge.templates import render
+from exporter.webguard import read_limited
 
 log = logging.getLogger("exporter.bridge")
 
@@ -138,7 +139,7 @@ class Bridge:
                 headers={"WWW-Authenticate": 'Bearer realm="stack-exporter status-page bridge"'},
             )
         limit = self.config.max_body_bytes
-        body = await _read_limited(request, limit)
+        body = await read_limited(request, limit, _CHUNK)
         if body is None:
             self._reject("too_large", request, f"body over max_body_bytes ({limit})")
             raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length or limit + 1)
@@ -357,20 +358,6 @@ class Bridge:
                 last_sync.add_metric([name], component.last_sync_at)
             pending.add_metric([name], 1.0 if component.pending(incidents) else 0.0)
         return [notifications, unmatched, calls, status, last_sync, pending, dropped]
-
-
-async def _read_limited(request: web.Request, limit: int) -> bytes | None:
-    """The body, or None as soon as it is known to exceed ``limit`` bytes (never read whole)."""
-    if request.content_length is not None and request.content_length > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 class BridgeHost:

@@ -41,7 +41,7 @@ from exporter.rum.device import device_class
 from exporter.rum.routes import Routes
 from exporter.rum.store import RumStore
 from exporter.webconfig import WebSettings
-from exporter.webguard import FailureLimiter, client_key, retry_after
+from exporter.webguard import FailureLimiter, client_key, read_limited, retry_after
 
 log = logging.getLogger("exporter.rum")
 # aiohttp's server log for this listener (``serve(..., logger=SERVER_LOG)``), see _Anonymous
@@ -218,7 +218,7 @@ class RumHost:
             return web.Response(status=415, text=_UNSUPPORTED_TYPE, headers=cors)
         try:
             async with asyncio.timeout(BODY_TIMEOUT):
-                body = await _read_limited(request, limit)
+                body = await read_limited(request, limit, _CHUNK)
         except (TimeoutError, ConnectionError, HttpProcessingError):
             # a body that stops half way (or never ends): the connection goes with it
             response = self._refuse("malformed", 400, cors)
@@ -266,18 +266,6 @@ class RumHost:
             # a cross-origin <script type="module"> is a CORS request: without this it does not run
             headers["Access-Control-Allow-Origin"] = origin
         return web.Response(body=self.script, content_type="text/javascript", charset="utf-8", headers=headers)
-
-
-async def _read_limited(request: web.Request, limit: int) -> bytes | None:
-    """The body, or None as soon as it is known to exceed ``limit`` bytes (never read whole)."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 _WEB = web.AppKey("rum_web", WebSettings)
