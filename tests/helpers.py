@@ -36,6 +36,17 @@ ROOT = Path(__file__).resolve().parent.parent
 ConfigSource = Mapping[str, Any] | str
 
 
+def self_signed_cert(directory: Path, days: int = 2) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (tls.crt, tls.key in ``directory``), made by openssl."""
+    cert, key = directory / "tls.crt", directory / "tls.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", str(days), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
 def config_text(config: ConfigSource) -> str:
     """The YAML for ``config``; raw text is only dedented."""
     if isinstance(config, str):

@@ -34,6 +34,7 @@ from tests.helpers import (
     exporter,
     promtool_check,
     scrape,
+    self_signed_cert,
     value,
     values,
     write_config,
@@ -293,12 +294,7 @@ def test_basic_auth_with_bcrypt(tmp_path: Path, redis_server: RedisServer) -> No
 
 
 def test_tls_with_a_generated_certificate(tmp_path: Path, redis_server: RedisServer) -> None:
-    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    cert, key = self_signed_cert(tmp_path)
     web = tmp_path / "web.yml"
     web.write_text(f"tls_server_config:\n  cert_file: {cert.name}\n  key_file: {key.name}\n  min_version: TLS12\n")
     ctx = ssl.create_default_context(cafile=str(cert))

@@ -17,7 +17,6 @@ import re
 import socket
 import ssl
 import string
-import subprocess
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ import bcrypt
 import pytest
 
 from peers.process import free_port, port_is_open, wait_until
-from tests.helpers import ExporterProcess, check_config, value, write_config
+from tests.helpers import ExporterProcess, check_config, self_signed_cert, value, write_config
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -543,12 +542,7 @@ def test_check_config_refuses_a_rum_address_another_listener_has(tmp_path: Path)
 
 
 async def test_the_rum_listener_has_the_main_listeners_tls_and_headers_but_no_basic_auth(tmp_path: Path) -> None:
-    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    cert, key = self_signed_cert(tmp_path)
     hashed = bcrypt.hashpw(b"scrape-pass", bcrypt.gensalt(rounds=4)).decode()
     web = tmp_path / "web.yml"
     web.write_text(
