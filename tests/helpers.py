@@ -36,13 +36,13 @@ ROOT = Path(__file__).resolve().parent.parent
 ConfigSource = Mapping[str, Any] | str
 
 
-def self_signed_cert(directory: Path, days: int = 2) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 (tls.crt, tls.key in ``directory``), made by openssl."""
-    cert, key = directory / "tls.crt", directory / "tls.key"
+def self_signed_cert(directory: Path, days: int = 2, name: str = "tls") -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (``name``.crt, ``name``.key in ``directory``), made by openssl."""
+    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", str(days), "-subj", "/CN=127.0.0.1",
          "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        check=True, capture_output=True, timeout=60,
     )  # fmt: skip
     return cert, key
 

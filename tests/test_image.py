@@ -29,7 +29,7 @@ import bcrypt
 import pytest
 
 from peers.process import free_port, wait_until
-from tests.helpers import ROOT, ExporterProcess, value, write_config
+from tests.helpers import ROOT, ExporterProcess, self_signed_cert, value, write_config
 from tests.servers.redis import RedisServer
 
 BASE = "localhost/base:bookworm"
@@ -85,13 +85,7 @@ def image(podman: dict[str, str]) -> str:
 
 def self_signed(directory: Path, name: str) -> Path:
     """``name``.crt and ``name``.key for 127.0.0.1 (a server's or a client's); returns the certificate."""
-    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert
+    return self_signed_cert(directory, name=name)[0]
 
 
 def tls_and_auth(directory: Path) -> Path:

@@ -29,7 +29,7 @@ import bcrypt
 import pytest
 
 from peers.process import free_port, wait_until
-from tests.helpers import value
+from tests.helpers import self_signed_cert, value
 from tests.servers.redis import REDIS_PASSWORD, RedisServer
 
 UNIT = Path(__file__).resolve().parent.parent / "deploy" / "systemd" / "stack-exporter.service"
@@ -206,11 +206,7 @@ def test_the_exporter_runs_in_the_units_sandbox(tmp_path: Path, redis_with_passw
     etc.mkdir()
     creds.mkdir()
     (creds / "secret_redis").write_text(REDIS_PASSWORD + "\n")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(etc / "tls.key"), "-out", str(etc / "tls.crt")],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
+    self_signed_cert(etc)
     hashed = bcrypt.hashpw(b"scrape-pass", bcrypt.gensalt(rounds=4)).decode()
     (etc / "web.yml").write_text(
         f"tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\nbasic_auth_users:\n  prometheus: '{hashed}'\n"

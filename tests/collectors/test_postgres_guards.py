@@ -14,7 +14,6 @@ import contextlib
 import logging
 import shutil
 import struct
-import subprocess
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -24,7 +23,17 @@ import psycopg
 import pytest
 
 from tests.collectors.test_postgres import app_conn, monitor_dsn, pg_config
-from tests.helpers import check_config, exporter, peak_rss_growth, promtool_check, scrape, value, values, write_config
+from tests.helpers import (
+    check_config,
+    exporter,
+    peak_rss_growth,
+    promtool_check,
+    scrape,
+    self_signed_cert,
+    value,
+    values,
+    write_config,
+)
 from tests.servers.postgres import MONITOR_PASSWORD, PostgresServer, _base
 
 pytestmark = pytest.mark.timeout(180)
@@ -366,12 +375,7 @@ async def test_a_custom_query_returning_too_much_is_cut_and_counted(
 async def test_a_tls_session_passes_through_the_response_guard(pg_fresh: PostgresServer, tmp_path: Path) -> None:
     """asyncpg upgrades to TLS after connecting (start_tls, then set_protocol): the guard
     sits in front of its protocol on both sides of the upgrade, and sessions still work."""
-    cert, key = pg_fresh.data / "server.crt", pg_fresh.data / "server.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    cert, key = self_signed_cert(pg_fresh.data, days=1, name="server")
     key.chmod(0o600)
     shutil.chown(key, *_owner(pg_fresh.data))
     shutil.chown(cert, *_owner(pg_fresh.data))
