@@ -86,8 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--rum.listen-address",
         dest="rum_listen_address",
         metavar="ADDR",
-        help="address of the real-user-monitoring listener, which browsers post beacons to"
-        " (overrides rum.listen_address; needs a rum: section)",
+        help="address of the public ingest listener, which browsers post beacons and email providers"
+        " their webhooks to (overrides rum.listen_address and email_webhooks.listen_address;"
+        " needs a rum: or email_webhooks: section)",
     )
     limits = ServerLimits()
     parser.add_argument(
@@ -270,7 +271,9 @@ def _main(argv: Sequence[str] | None, serving: Callable[[], None]) -> int:
         count = sum(1 for _ in config.targets())
         bridge = f", status-page bridge with {len(config.bridge.components)} component(s)" if config.bridge else ""
         rum = f", real user monitoring for {len(config.rum.allowed_origins)} origin(s)" if config.rum else ""
-        print(f"{config.source}: OK ({count} target{'s' if count != 1 else ''}{bridge}{rum})")
+        hooks = config.email_webhooks
+        webhooks = f", email webhooks for {', '.join(hooks.providers())}" if hooks else ""
+        print(f"{config.source}: OK ({count} target{'s' if count != 1 else ''}{bridge}{rum}{webhooks})")
         return 0
 
     redactor = Redactor(config.secrets() if config else ())
@@ -281,6 +284,8 @@ def _main(argv: Sequence[str] | None, serving: Callable[[], None]) -> int:
         return 1
     if web_settings is None:
         web_settings = default_web_settings(limits)
+    from exporter.email_webhooks.host import BuildError
+
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(
@@ -299,11 +304,34 @@ def _main(argv: Sequence[str] | None, serving: Callable[[], None]) -> int:
     except OSError as exc:
         log.error("cannot serve", extra={"kv": {"address": args.listen_address, "err": str(exc)}})
         return 1
+    except BuildError as exc:  # a webhook provider's module failed to import: nothing was served
+        log.error("invalid configuration", extra={"kv": {"err": str(exc)}})
+        return 1
     return 0
 
 
+def ingest_address(flag: str | None, config: Config) -> tuple[str, str] | None:
+    """The public ingest listener's address and where it was set, None when no section needs it.
+
+    One listener serves the RUM beacons and the email webhooks: --rum.listen-address, else
+    rum.listen_address, else email_webhooks.listen_address, else the default :9848.
+    """
+    from exporter.rum.config import DEFAULT_LISTEN_ADDRESS
+
+    if config.rum is None and config.email_webhooks is None:
+        return None
+    if flag is not None:
+        return flag, "--rum.listen-address"
+    if config.rum is not None:
+        return config.rum.listen_address, "rum.listen_address"
+    assert config.email_webhooks is not None
+    if config.email_webhooks.listen_address is not None:
+        return config.email_webhooks.listen_address, "email_webhooks.listen_address"
+    return DEFAULT_LISTEN_ADDRESS, "the default ingest address"
+
+
 def _rum_address_problems(args: argparse.Namespace, config: Config | None) -> list[str]:
-    """The RUM listener's address: valid, and neither the main listener's nor the bridge's."""
+    """The ingest listener's address: valid, one for both sections, neither the main listener's nor the bridge's."""
     from exporter.server import parse_listen_address
 
     flag = args.rum_listen_address
@@ -312,21 +340,35 @@ def _rum_address_problems(args: argparse.Namespace, config: Config | None) -> li
             parse_listen_address(flag)
         except ValueError:
             return [f"invalid --rum.listen-address {flag!r}: expected HOST:PORT such as :9848"]
-        if config is not None and config.rum is None:
-            return ["--rum.listen-address is set but the config has no rum: section"]
-    if config is None or config.rum is None:
+        if config is not None and config.rum is None and config.email_webhooks is None:
+            return ["--rum.listen-address is set but the config has no rum: section (nor email_webhooks:)"]
+    if config is None:
         return []
-    address, key = (
-        (flag, "--rum.listen-address") if flag is not None else (config.rum.listen_address, "rum.listen_address")
-    )
+    found = ingest_address(flag, config)
+    if found is None:
+        return []
+    address, key = found
+    problems = []
+    hooks = config.email_webhooks
+    if (
+        flag is None
+        and config.rum is not None
+        and hooks is not None
+        and hooks.listen_address is not None
+        and hooks.listen_address != config.rum.listen_address
+    ):
+        problems.append(
+            f"email_webhooks.listen_address: {hooks.listen_address} is not rum.listen_address"
+            f" ({config.rum.listen_address}); one listener serves both: leave it out or write the same address"
+        )
     others = [("--web.listen-address", args.listen_address)]
     if config.bridge is not None and config.bridge.listen_address is not None:
         others.append(("statuspage_bridge.listen_address", config.bridge.listen_address))
-    problems = []
     for name, other in others:
         if _same_listener(address, other):
             problems.append(
-                f"{key}: {address} is {name} already; browsers must reach the beacon endpoint on an address of its own"
+                f"{key}: {address} is {name} already; browsers and email providers must reach the ingest"
+                " endpoints on an address of its own"
             )
     return problems
 
@@ -367,6 +409,7 @@ async def _run(
 ) -> None:
     from exporter.bridge.bridge import BridgeHost
     from exporter.config import ConfigError
+    from exporter.email_webhooks.host import WebhookHost
     from exporter.rum.ingest import SERVER_LOG, RumHost, make_rum_app
     from exporter.scrape import Engine
     from exporter.server import RELOAD, make_app, make_bridge_app, make_reloader, serve
@@ -374,6 +417,7 @@ async def _run(
     engine = Engine(config, timeout_offset=timeout_offset, redactor=redactor)
     host = BridgeHost(redact=redactor.redact)
     rum_host = RumHost()
+    webhook_host = WebhookHost()
     app = make_app(
         engine,
         make_reloader(engine, load),
@@ -381,9 +425,18 @@ async def _run(
         bridge_host=host,
         external_url=external_url,
         rum_host=rum_host,
+        webhook_host=webhook_host,
     )
     # every reload goes through the app's: it reloads the bridge too
     reloader = app[RELOAD]
+    ingest = ingest_address(rum_address, config)
+    rum_listen = ingest[0] if ingest is not None else "off"
+    if ingest is not None:
+        for each in (rum_host, webhook_host):
+            each.own_address, each.from_flag = rum_listen, rum_address is not None
+        # a webhook provider that cannot be built stops the start here (BuildError), before
+        # anything listens
+        await webhook_host.apply(config.email_webhooks)
     bridge_runner = None
     bridge_address = config.bridge.listen_address if config.bridge else None
     if bridge_address is not None:
@@ -392,13 +445,13 @@ async def _run(
         host.own_address = bridge_address
         bridge_runner = await serve(make_bridge_app(host, web_settings), bridge_address, web_settings)
     rum_runner = None
-    if config.rum is not None:
-        # browsers on the public internet post here; /metrics stays on the private address.
-        # The listener is fixed at start; the main app applies the section (and reloads)
-        rum_listen = rum_address or config.rum.listen_address
-        rum_host.own_address, rum_host.from_flag = rum_listen, rum_address is not None
+    if ingest is not None:
+        # browsers and email providers on the public internet post here; /metrics stays on
+        # the private address.  The listener is fixed at start; the main app applies the
+        # sections (and reloads)
         rum_host.apply(config.rum)
-        rum_runner = await serve(make_rum_app(rum_host, web_settings), rum_listen, web_settings, logger=SERVER_LOG)
+        ingest_app = make_rum_app(rum_host, web_settings, webhook_host)
+        rum_runner = await serve(ingest_app, rum_listen, web_settings, logger=SERVER_LOG)
     runner = await serve(app, address, web_settings)
     serving()
     log.info(
@@ -410,7 +463,8 @@ async def _run(
                 "targets": len(engine.runners),
                 "tls": bool(web_settings and web_settings.ssl_context),
                 "bridge": bridge_address or ("on" if config.bridge else "off"),
-                "rum": rum_host.own_address or "off",
+                "rum": rum_listen if config.rum else "off",
+                "email_webhooks": rum_listen if config.email_webhooks else "off",
             }
         },
     )

@@ -31,6 +31,7 @@ Conventions every section gets for free:
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -40,6 +41,7 @@ from typing import Any
 
 from exporter.bridge.config import BridgeConfig
 from exporter.collectors import SETTINGS, SOURCES
+from exporter.email_webhooks.config import EmailWebhooksConfig
 from exporter.rum.config import RumConfig
 from exporter.schema import (
     MAX_CONFIG_BYTES,
@@ -74,6 +76,10 @@ __all__ = [
 BRIDGE_SECTION = "statuspage_bridge"
 # Real user monitoring's section: browser beacons on their own listener, one mapping.
 RUM_SECTION = "rum"
+# The email providers' signed webhooks: on the RUM listener (the public ingest one), one mapping.
+WEBHOOKS_SECTION = "email_webhooks"
+# the providers whose signatures need the cryptography package (ECDSA, RSA)
+_NEEDS_CRYPTOGRAPHY = ("sendgrid", "ses")
 
 # generous: far above what a built-in collector exports for a sane target, far below
 # the hundreds of thousands a runaway API body or custom query can produce
@@ -105,6 +111,8 @@ class Config:
     bridge: BridgeConfig | None = None
     # real user monitoring; None (the default) leaves it off
     rum: RumConfig | None = None
+    # the email providers' signed webhooks; None (the default) leaves them off
+    email_webhooks: EmailWebhooksConfig | None = None
 
     def targets(self) -> Iterator[tuple[str, TargetConfig]]:
         for kind, targets in self.sources.items():
@@ -118,6 +126,7 @@ class Config:
         for value in self.settings.values():
             found.update(secrets_in(value))
         found.update(secrets_in(self.bridge))
+        found.update(secrets_in(self.email_webhooks))
         return {s for s in found if s}
 
 
@@ -149,7 +158,8 @@ def parse_config(
     settings: dict[str, Any] = {}
     bridge: BridgeConfig | None = None
     rum: RumConfig | None = None
-    allowed = ["global", *SOURCES, *SETTINGS, BRIDGE_SECTION, RUM_SECTION]
+    webhooks: EmailWebhooksConfig | None = None
+    allowed = ["global", *SOURCES, *SETTINGS, BRIDGE_SECTION, RUM_SECTION, WEBHOOKS_SECTION]
     for key, value in raw.items():
         if key == "global":
             converted = conv.convert(GlobalConfig, value if value is not None else {}, "global")
@@ -175,6 +185,10 @@ def parse_config(
             bridge = conv.convert(BridgeConfig, value, BRIDGE_SECTION)
         elif key == RUM_SECTION:
             rum = conv.convert(RumConfig, value, RUM_SECTION)
+        elif key == WEBHOOKS_SECTION:
+            webhooks = conv.convert(EmailWebhooksConfig, value, WEBHOOKS_SECTION)
+            if webhooks is not None:
+                _check_webhook_modules(webhooks, conv)
         else:
             close = difflib.get_close_matches(str(key), allowed, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -185,7 +199,36 @@ def parse_config(
     if enabled is not None:
         keep = set(enabled)
         sources = {k: v for k, v in sources.items() if k in keep}
-    return Config(global_=global_cfg, sources=sources, settings=settings, source=source, bridge=bridge, rum=rum)
+    return Config(
+        global_=global_cfg,
+        sources=sources,
+        settings=settings,
+        source=source,
+        bridge=bridge,
+        rum=rum,
+        email_webhooks=webhooks,
+    )
+
+
+def _check_webhook_modules(webhooks: EmailWebhooksConfig, conv: Converter) -> None:
+    """Each configured provider's module and library can be found, without importing them.
+
+    Loading a config never imports a provider (nor ``cryptography``): the listener does,
+    at start and on reload.  A broken install is still a config-time error here.
+    """
+    for name in webhooks.providers():
+        where = f"{WEBHOOKS_SECTION}.{name}"
+        if not _findable(f"exporter.email_webhooks.{name}"):
+            conv.fail(where, "this installation has no webhook module for the provider (exporter.email_webhooks)")
+        elif name in _NEEDS_CRYPTOGRAPHY and not _findable("cryptography"):
+            conv.fail(where, "needs the cryptography package to check signatures: pip install 'cryptography>=42'")
+
+
+def _findable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a module without a spec, a package that is not one
+        return False
 
 
 def _check_names(key: str, targets: list[TargetConfig | None], conv: Converter) -> None:

@@ -1,7 +1,7 @@
 """The aiohttp app: landing page, /metrics, /probe, /sd (HTTP service discovery), /-/healthy,
 /-/ready, /-/reload, and the status-page bridge's webhook (POST /bridge/alertmanager) when configured.
-Real user monitoring's beacons come in on their own listener (exporter/rum/ingest.py); its series are
-served here, on /metrics."""
+Real user monitoring's beacons and the email providers' webhooks come in on their own listener
+(exporter/rum/ingest.py, exporter/email_webhooks/host.py); their series are served here, on /metrics."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from exporter import sd, status
 from exporter.bridge.bridge import WEBHOOK_PATH, BridgeHost
 from exporter.collectors import SOURCES
 from exporter.config import Config, ConfigError
+from exporter.email_webhooks.host import BuildError, WebhookHost
 from exporter.exposition import render_text
 from exporter.rum.ingest import RumHost
 from exporter.scrape import Engine, Result, TargetRunner
@@ -33,6 +34,7 @@ WEB = web.AppKey("web", WebSettings)
 READY = web.AppKey("ready", asyncio.Event)
 BRIDGE = web.AppKey("bridge", BridgeHost)
 RUM = web.AppKey("rum", RumHost)
+WEBHOOKS = web.AppKey("email_webhooks", WebhookHost)
 EXTERNAL_URL = web.AppKey("external_url", sd.ReachedAt)
 
 # gzip level 1: exposition text compresses ~8x even at the fastest level, and
@@ -99,8 +101,8 @@ async def metrics(request: web.Request) -> web.Response:
     """Every target and the exporter's own series; ``?targets=none``: the exporter's own only.
 
     With per-target scraping (``/sd`` and ``/probe``, docs/scale-out.md) the exporter's own
-    series (build info, reloads, listener, process, bridge, real user monitoring) have no other home, and a plain
-    ``/metrics`` job would collect every target a second time.
+    series (build info, reloads, listener, process, bridge, real user monitoring, email webhooks) have
+    no other home, and a plain ``/metrics`` job would collect every target a second time.
     """
     engine = request.app[ENGINE]
     targets = request.query.get("targets")
@@ -111,7 +113,7 @@ async def metrics(request: web.Request) -> web.Response:
     else:
         bound = engine.header_bound(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds"))
         results = await engine.scrape(bound)
-    extra = [*request.app[BRIDGE].families(), *request.app[RUM].families()]
+    extra = [*request.app[BRIDGE].families(), *request.app[RUM].families(), *request.app[WEBHOOKS].families()]
     return _encode(request, engine, results, self_metrics=True, extra=extra)
 
 
@@ -216,15 +218,29 @@ def make_app(
     bridge_host: BridgeHost | None = None,
     external_url: sd.ReachedAt | None = None,
     rum_host: RumHost | None = None,
+    webhook_host: WebhookHost | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[security])
     host = bridge_host or BridgeHost(redact=engine.redactor.redact)
     rum = rum_host or RumHost()
+    webhooks = webhook_host or WebhookHost()
+
+    async def apply_webhooks() -> None:
+        try:
+            await webhooks.apply(engine.config.email_webhooks)
+        except BuildError as exc:
+            # a provider that cannot be built (its module fails to import): the previous
+            # providers keep serving, and the reload is reported as failed
+            engine.reload_failed()
+            log.error("config reload failed; keeping the previous webhook providers", extra={"kv": {"err": str(exc)}})
+            raise ConfigError(engine.config.source, exc.problems) from None
 
     async def reload_all() -> None:
         await reloader()
         # new origins, routes and limits; the store stays, so RUM counters never go back
         rum.apply(engine.config.rum)
+        # new providers, types and limits; counts, the replay cache and the limiter stay
+        await apply_webhooks()
         await host.apply(engine.config.bridge)
 
     app[ENGINE] = engine
@@ -232,6 +248,7 @@ def make_app(
     app[READY] = asyncio.Event()
     app[BRIDGE] = host
     app[RUM] = rum
+    app[WEBHOOKS] = webhooks
     if web_settings is not None:
         app[WEB] = web_settings
     if external_url is not None:
@@ -239,11 +256,15 @@ def make_app(
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         rum.apply(engine.config.rum)
+        # the CLI has applied the section before serving (and reported a provider that
+        # cannot be built): the same section again keeps what it built
+        await webhooks.apply(engine.config.email_webhooks)
         await host.apply(engine.config.bridge)
         app[READY].set()
         yield
         app[READY].clear()
         await host.close()
+        await webhooks.close()
         await app[ENGINE].close()
 
     app.cleanup_ctx.append(lifecycle)

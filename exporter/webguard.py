@@ -201,6 +201,52 @@ def client_key(remote: str | None) -> str:
     return str(address)
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _address(text: str) -> Address | None:
+    """An address from a peer or an X-Forwarded-For entry (``[v6]:port`` and ``v4:port`` too)."""
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def client_address(request: web.Request, trusted: tuple[Network, ...]) -> str | None:
+    """The peer; behind a ``trusted`` proxy, the right-most forwarded address not itself trusted.
+
+    The public ingest listener's rule (RUM beacons, email webhooks): ``X-Forwarded-For`` is
+    believed only from a trusted peer, and garbage where a proxy should have written an
+    address falls back to the peer.
+    """
+
+    def is_trusted(address: Address) -> bool:
+        return any(address.version == net.version and address in net for net in trusted)
+
+    peer = _address(request.remote or "")
+    if peer is None:
+        return request.remote
+    if not is_trusted(peer):
+        return str(peer)
+    hops = [hop for value in request.headers.getall("X-Forwarded-For", ()) for hop in value.split(",")]
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:
+            break
+        if not is_trusted(address):
+            return str(address)
+    return str(peer)
+
+
 @dataclass(frozen=True)
 class Verdict:
     ok: bool

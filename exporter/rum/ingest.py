@@ -1,5 +1,9 @@
 """The RUM listener: browser beacons in, bounded series out (``rum:`` section, docs/rum.md).
 
+It is the exporter's public ingest listener: the email providers' signed webhooks
+(``email_webhooks:`` section, exporter/email_webhooks/host.py) come in here too, on
+``POST /webhooks/v1/{provider}``. Either section starts it.
+
 Browsers on the public internet post here, so this listener has no basic auth (a
 browser cannot send it) and every request is treated as hostile:
 
@@ -25,7 +29,6 @@ route the reload removed go, with the route).
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -35,13 +38,15 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client.core import Metric
 
+from exporter.email_webhooks.host import PATH as WEBHOOK_PATH
+from exporter.email_webhooks.host import WebhookHost
 from exporter.rum.beacon import Rejected, parse_beacon
 from exporter.rum.config import RumConfig
 from exporter.rum.device import device_class
 from exporter.rum.routes import Routes
 from exporter.rum.store import RumStore
 from exporter.webconfig import WebSettings
-from exporter.webguard import FailureLimiter, client_key, read_limited, retry_after
+from exporter.webguard import FailureLimiter, Network, client_address, client_key, read_limited, retry_after
 
 log = logging.getLogger("exporter.rum")
 # aiohttp's server log for this listener (``serve(..., logger=SERVER_LOG)``), see _Anonymous
@@ -56,8 +61,6 @@ _CHUNK = 4096
 PREFLIGHT_MAX_AGE = "86400"
 SCRIPT_MAX_AGE = "max-age=3600"
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # the fixed answers: the reason, never anything the request carried
 _TEXT = {
@@ -75,22 +78,6 @@ _OFF = "real user monitoring is not configured (rum: section)\n"
 def load_script() -> bytes:
     """The browser adapter shipped in the package (exporter/rum/static/rum.js)."""
     return resources.files("exporter.rum").joinpath("static", "rum.js").read_bytes()
-
-
-def _address(text: str) -> Address | None:
-    """An address from a peer or an X-Forwarded-For entry (``[v6]:port`` and ``v4:port`` too)."""
-    text = text.strip()
-    if text.startswith("["):
-        text = text[1:].partition("]")[0]
-    elif text.count(":") == 1:
-        text = text.partition(":")[0]
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
 
 
 class _Anonymous(logging.Filter):
@@ -113,7 +100,7 @@ class _Anonymous(logging.Filter):
             tb = tb.tb_next
         if tb is not None:  # where, for a bug report; never the exception's text
             kv["at"] = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
-        record.msg = "error handling a RUM request"
+        record.msg = "error handling a request on the ingest listener (RUM, email webhooks)"
         record.kv = kv
         return True
 
@@ -178,22 +165,7 @@ class RumHost:
 
     def client_address(self, request: web.Request) -> str | None:
         """The peer; behind a trusted proxy the right-most forwarded address not itself trusted."""
-        peer = _address(request.remote or "")
-        if peer is None:
-            return request.remote
-        if not self._trusted(peer):
-            return str(peer)
-        hops = [hop for value in request.headers.getall("X-Forwarded-For", ()) for hop in value.split(",")]
-        for hop in reversed(hops):
-            address = _address(hop)
-            if address is None:
-                break  # garbage where a proxy should have written an address: fall back to the peer
-            if not self._trusted(address):
-                return str(address)
-        return str(peer)
-
-    def _trusted(self, address: Address) -> bool:
-        return any(address.version == net.version and address in net for net in self.trusted)
+        return client_address(request, self.trusted)
 
     def _refuse(self, reason: str, status: int, cors: dict[str, str], **headers: str) -> web.Response:
         self.store.reject(reason)
@@ -290,11 +262,16 @@ async def _healthy(request: web.Request) -> web.Response:
     return web.Response(text="Healthy\n")
 
 
-def make_rum_app(host: RumHost, web_settings: WebSettings | None = None) -> web.Application:
-    """The RUM listener's app: the beacon endpoint, its preflight, the adapter and /-/healthy."""
+def make_rum_app(
+    host: RumHost, web_settings: WebSettings | None = None, webhooks: WebhookHost | None = None
+) -> web.Application:
+    """The ingest listener's app: the beacon endpoint, its preflight, the adapter, /-/healthy and,
+    with ``webhooks``, the email providers' webhook endpoints."""
     app = web.Application(middlewares=[_headers])
     if web_settings is not None:
         app[_WEB] = web_settings
+    if webhooks is not None:
+        app.router.add_post(WEBHOOK_PATH, webhooks.handle)
     app.router.add_post(BEACON_PATH, host.beacon)
     app.router.add_route("OPTIONS", BEACON_PATH, host.preflight)
     app.router.add_get(SCRIPT_PATH, host.serve_script)

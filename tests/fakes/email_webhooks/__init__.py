@@ -1,0 +1,1 @@
+"""Signers that post each email provider's webhooks exactly as the provider does."""
