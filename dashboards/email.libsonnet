@@ -4,6 +4,11 @@
 //
 // Providers do not all report the same series (docs/metrics/email.md, "Event mapping"):
 // every panel that reads a series some providers lack says which ones fill it.
+//
+// "Per email type (webhooks)" reads what the providers post to the exporter's signed
+// webhook endpoint (email_webhooks:, docs/metrics/email.md): those series have `provider`
+// and `email_type` but no `target`, so that row has `provider` and `email_type` variables
+// of its own, and a type without events says so rather than drawing 0.
 local email = import '../rules/lib/email.libsonnet';
 local g = import 'lib/grafana.libsonnet';
 local s = import 'lib/stack.libsonnet';
@@ -65,16 +70,62 @@ function(config)
                  min=0,
                  w=12);
 
+  // ---------------------------------------------------------------- per email type (webhooks)
+  // Webhook series have no target (one endpoint per exporter, whatever the account): the
+  // row filters by the `provider` and `email_type` variables instead.
+  local wsel(extra=[]) = s.sel(es.selector, ['provider=~"$provider"'] + extra, target=false);
+  local tsel(extra=[]) = wsel(['email_type=~"$email_type"'] + extra);
+  // A Prometheus duration of one unit ('30m', '1h', '1d') in seconds.
+  local seconds(d) =
+    local unit = d[std.length(d) - 1];
+    std.parseInt(d[:std.length(d) - 1]) * { s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[unit];
+  local noEvents = 'No webhook events';
+  local nodata(panel, text=noEvents) = panel { fieldConfig+: { defaults+: { noValue: text } } };
+  local noEventsNote = '"%s" (no data) means that no webhook reported such an event for the selected providers and types in the window, not a value of 0; a type only appears once the exporter counted an event of it.' % noEvents;
+  // Which provider's webhook reports which event (docs/metrics/email.md, "Webhooks").
+  local whoReports = 'Every provider posts delivered, bounced, deferred, dropped and complained. requested comes from SendGrid (processed), Mailgun (accepted), Resend (email.sent) and AWS SES (Send), never from Postmark; blocked from SendGrid, Mailgun and Postmark only; opened and clicked from SendGrid, Mailgun, Postmark and Resend with tracking on, and from AWS SES only through a configuration set (event publishing); unsubscribed from SendGrid, Mailgun, Postmark and AWS SES, not Resend.';
+  local typeNote = "A type is one of email_webhooks.email_types, matched by the email's tags (SendGrid category, Mailgun tag, Postmark tag or message stream, Resend tag, SES message tag or configuration set); other is every email no type matched.";
+  local dashedBy(regex) = {
+    matcher: { id: 'byRegexp', options: regex },
+    properties: [{ id: 'custom.lineStyle', value: { fill: 'dash', dash: [10, 10] } }, { id: 'custom.fillOpacity', value: 0 }],
+  };
+  local typeRatioPanel(title, what, ratio, event, alert, warning, critical, decimals) =
+    nodata(g.timeseries(title,
+                        std.join(' ', [
+                          '%s share of the emails of each type that were sent (delivered or bounced), per provider, over %s, from the webhook events (recording rule %s, recorded only where at least %s emails of the type were sent in the window).' % [what, c.ratioWindow, ratio, s.num(c.ratioMinRequests)],
+                          'Every provider (SendGrid, Mailgun, Postmark, Resend and AWS SES) posts delivered, bounced and %s events, so every provider with a webhook fills it.' % event,
+                          "The thresholds are the account alerts': above %s for %s fires %s (warning), above %s is critical." % [pct(warning), c.typeRatioFor, alert, pct(critical)],
+                          typeNote,
+                          '"No ratio" (no data): fewer than %s emails of the selected types were sent in the window, or no webhook is configured.' % s.num(c.ratioMinRequests),
+                        ]),
+                        'percentunit',
+                        [q('%s%s' % [ratio, tsel()], '{{email_type}} ({{provider}})')],
+                        thresholds=[[warning, 'orange'], [critical, 'red']],
+                        min=0,
+                        decimals=decimals,
+                        w=8),
+           'No ratio');
+
   g.dashboard(
     uid=config.dashboardUids.email,
     title='Email',
-    description='Email delivery: bounce and complaint ratios against their thresholds, opens and clicks, events by provider, AWS SES account state, provider APIs and status pages, and the SPF, DKIM and DMARC state of each sending domain.',
+    description="Email delivery: bounce and complaint ratios against their thresholds, opens and clicks, events by provider, per email type from the providers' signed webhooks (bounce and complaint ratios, deliveries against a day earlier, events, and the webhook endpoint itself), AWS SES account state, provider APIs and status pages, and the SPF, DKIM and DMARC state of each sending domain.",
     tags=['email'],
     variables=s.jobVariables([es, ss]) + [
       s.instanceVariable('stack_exporter_build_info', es.selector, description='The stack-exporter instance(s).'),
       s.targetVariable(collectors,
                        es.selector,
                        description='Provider accounts, sending domains and status pages (the names configured in the exporter).'),
+      g.queryVariable('provider',
+                      'Webhook provider',
+                      'email_webhook_requests_total{%s, instance=~"$instance"}' % es.selector,
+                      'provider',
+                      description='Providers with a webhook configured (email_webhooks:). Filters the "Per email type (webhooks)" row only: webhook series have no target.'),
+      g.queryVariable('email_type',
+                      'Email type',
+                      'email_webhook_events_total{%s, instance=~"$instance", provider=~"$provider"}' % es.selector,
+                      'email_type',
+                      description='The email types of email_webhooks.email_types (and other) that have had a webhook event. Filters the "Per email type (webhooks)" row only.'),
     ],
     rows=[
       g.row('Reputation', [
@@ -136,6 +187,87 @@ function(config)
                      w=12,
                      min=0,
                      thresholds=[[0, 'red'], [0.9, 'green']]),
+      ]),
+      g.row('Per email type (webhooks)', [
+        typeRatioPanel('Bounce ratio per email type',
+                       'Bounced',
+                       email.typeBounceRatio(config),
+                       'bounced',
+                       'EmailTypeBounceRatioHigh',
+                       c.bounceWarning,
+                       c.bounceCritical,
+                       null),
+        typeRatioPanel('Complaint ratio per email type',
+                       'Spam-complaint',
+                       email.typeComplaintRatio(config),
+                       'complained',
+                       'EmailTypeComplaintRatioHigh',
+                       c.complaintWarning,
+                       c.complaintCritical,
+                       2),
+        nodata(g.timeseries('Delivered per email type (%s), now and %s earlier' % [c.typeSilentWindow, c.typeSilentBaselineOffset],
+                            std.join(' ', [
+                              'Delivered emails of each type over the last %s, per provider, from the webhook events; dashed: the same %s %s earlier.' % [c.typeSilentWindow, c.typeSilentWindow, c.typeSilentBaselineOffset],
+                              'Every provider (SendGrid, Mailgun, Postmark, Resend and AWS SES) posts delivered events.',
+                              'None delivered now while at least %s were %s earlier, and the provider still posts other events, for %s fires EmailTypeDeliveriesStopped (critical): that type of mail is broken (a template, a job of the app, a suppression), not the webhook.' % [s.num(c.typeSilentMinDelivered), c.typeSilentBaselineOffset, c.typeSilentFor],
+                              typeNote,
+                              noEventsNote,
+                            ]),
+                            'short',
+                            [
+                              q('sum by (provider, email_type) (increase(email_webhook_events_total%s[%s]))' % [tsel(['event="delivered"']), c.typeSilentWindow], '{{email_type}} ({{provider}})'),
+                              q('sum by (provider, email_type) (increase(email_webhook_events_total%s[%s] offset %s))' % [tsel(['event="delivered"']), c.typeSilentWindow, c.typeSilentBaselineOffset], '{{email_type}} ({{provider}}) %s earlier' % c.typeSilentBaselineOffset),
+                            ],
+                            w=8,
+                            min=0,
+                            overrides=[dashedBy('.* earlier$')])),
+        nodata(g.timeseries('Events per email type',
+                            std.join(' ', [
+                              'Webhook events per second of each type, by event and provider (email_webhook_events_total), on the polled vocabulary of email_events_total.',
+                              whoReports,
+                              'A batch (SendGrid) or a retried request is counted once: replays go to "Duplicates and ignored events".',
+                              typeNote,
+                              noEventsNote,
+                            ]),
+                            'ops',
+                            [q('sum by (provider, email_type, event) (rate(email_webhook_events_total%s[$__rate_interval]))' % tsel(), '{{email_type}} {{event}} ({{provider}})')],
+                            w=24,
+                            legendCalcs=['mean', 'max'])),
+        g.timeseries('Webhook requests accepted and refused',
+                     std.join(' ', [
+                       'Webhook requests per second per provider: accepted (signature or credentials verified, email_webhook_requests_total) and refused by reason (email_webhook_refused_total): bad_signature (missing or wrong signature or credentials, an SNS topic not configured), stale (signed timestamp too old), too_large, malformed, rate_limited, unavailable (the SNS signing certificate could not be fetched), unknown_provider (provider "unknown": a path naming no configured provider).',
+                       "Refusals for bad_signature or stale above %s of a provider's requests over %s, with at least %s of them, for %s fire EmailWebhookRefused (warning): a rotated signing key or password not yet in the config, or a clock far off." % [pct(c.webhookRefusedRatio), c.webhookRefusedWindow, s.num(c.webhookRefusedMin), c.webhookRefusedFor],
+                       'Refused requests with reasons such as malformed or rate_limited from strangers add no series.',
+                     ]),
+                     'ops',
+                     [
+                       q('sum by (provider) (rate(email_webhook_requests_total%s[$__rate_interval]))' % wsel(), '{{provider}} accepted'),
+                       q('sum by (provider, reason) (rate(email_webhook_refused_total%s[$__rate_interval]))' % wsel(), '{{provider}} refused {{reason}}'),
+                     ],
+                     w=12),
+        g.timeseries('Duplicates and ignored events',
+                     std.join(' ', [
+                       "Webhook events per second per provider that were not counted per type: duplicates (a replayed or retried request or event id the exporter had seen: answered 200 so the provider stops retrying, email_webhook_duplicates_total) and ignored (events outside the vocabulary, such as SendGrid's group_resubscribe or a Postmark SubscriptionChange that is no unsubscribe, email_webhook_events_ignored_total).",
+                       'Some duplicates are normal (providers retry on a timeout); many mean a provider keeps retrying, or someone replays captured requests.',
+                     ]),
+                     'ops',
+                     [
+                       q('sum by (provider) (rate(email_webhook_duplicates_total%s[$__rate_interval]))' % wsel(), '{{provider}} duplicates'),
+                       q('sum by (provider) (rate(email_webhook_events_ignored_total%s[$__rate_interval]))' % wsel(), '{{provider}} ignored'),
+                     ],
+                     w=6),
+        nodata(g.stat('Since the last webhook request',
+                      std.join(' ', [
+                        'Seconds since the exporter last verified a webhook request from each provider (email_webhook_last_request_timestamp_seconds; none before the first one since the exporter started).',
+                        'Quiet hours are normal for a small sender; no verified request for %s while the polled stats show at least %s emails requested, for %s, fires EmailWebhookStopped (warning): the per-type figures above are blind.' % [c.webhookSilentWindow, s.num(c.webhookSilentMinRequested), c.webhookSilentFor],
+                      ]),
+                      's',
+                      [q('time() - max by (provider) (email_webhook_last_request_timestamp_seconds%s)' % wsel(), '{{provider}}', instant=true)],
+                      w=6,
+                      h=8,
+                      thresholds=[[seconds(c.webhookSilentWindow), 'orange']],
+                      colorMode='value'),
+               'No request yet'),
       ]),
       g.row('AWS SES account', [
         g.stat('SES sending',

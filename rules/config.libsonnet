@@ -625,6 +625,38 @@
       deliveriesWindow: '1h',
       deliveriesMinRequests: 10,
       deliveriesFor: '15m',
+      // Per email type, from the providers' signed webhooks (email_webhooks: in the exporter
+      // config; series without `target`, one per provider and email_type).  The bounce and
+      // complaint ratios of each type use `ratioWindow`, `ratioMinRequests` and the account
+      // thresholds above, with "sent" = delivered + bounced: the two events every provider's
+      // webhook reports (Postmark's never says `requested`).  Raise `typeRatioFor` if a
+      // single bad batch of one type pages you too often.
+      typeRatioFor: '15m',
+      // EmailTypeDeliveriesStopped: no `delivered` event of a type in `typeSilentWindow`
+      // while the same window `typeSilentBaselineOffset` earlier had at least
+      // `typeSilentMinDelivered` (a type that is quiet at this hour never fires), and the
+      // provider's webhook still posts (else EmailWebhookStopped says so).  Lower the minimum
+      // for rare but vital types (password resets); raise it if a type's volume is bursty.
+      typeSilentWindow: '1h',
+      typeSilentBaselineOffset: '1d',
+      typeSilentMinDelivered: 10,
+      typeSilentFor: '15m',
+      // EmailWebhookStopped: no verified webhook request from a provider in
+      // `webhookSilentWindow` while its polled stats show at least `webhookSilentMinRequested`
+      // emails requested in the same window: the endpoint, its DNS or TLS, or the provider's
+      // webhook setting broke.  Must be longer than the providers' retry backoff.
+      webhookSilentWindow: '1h',
+      webhookSilentMinRequested: 20,
+      webhookSilentFor: '15m',
+      // EmailWebhookRefused: over `webhookRefusedWindow`, more than `webhookRefusedRatio` of
+      // the requests that name a provider are refused for a bad signature or a stale
+      // timestamp, with at least `webhookRefusedMin` such refusals: usually a rotated key or
+      // password not yet in the exporter config, or a clock far off.  The minimum keeps a
+      // scanner's few requests on a quiet night from paging.
+      webhookRefusedWindow: '30m',
+      webhookRefusedRatio: 0.5,
+      webhookRefusedMin: 5,
+      webhookRefusedFor: '10m',
       // DNS changes propagate in minutes; do not page during a planned record change.
       dnsFor: '15m',
       // RFC 7208 limit on DNS-querying SPF mechanisms; above it receivers return permerror.

@@ -19,6 +19,7 @@ local links = import 'lib/links.libsonnet';
 + (import 'alerts/email_domains.libsonnet')
 + (import 'alerts/exporter.libsonnet')
 + (import 'alerts/rum.libsonnet')
++ (import 'alerts/email_webhooks.libsonnet')
 + (import 'recording/rulepack.libsonnet')
 + (import 'recording/app.libsonnet')
 + (import 'recording/node.libsonnet')
@@ -26,6 +27,7 @@ local links = import 'lib/links.libsonnet';
 + (import 'recording/compat.libsonnet')
 + (import 'recording/email.libsonnet')
 + (import 'recording/rum.libsonnet')
++ (import 'recording/email_webhooks.libsonnet')
 + (import '../dashboards/dashboards.libsonnet')
 + {
   // Applied last, so it sees every alert of every file above.

@@ -11,4 +11,13 @@
   // Opens and clicks per requested email over the engagement window (not SES: it reports neither).
   openRatio(config):: 'target_provider:email_opened_per_requested:ratio' + config.email.engagementWindow,
   clickRatio(config):: 'target_provider:email_clicked_per_requested:ratio' + config.email.engagementWindow,
+
+  // Per email type, from the providers' signed webhooks (email_webhook_events_total): these
+  // keep job, instance, provider and email_type (webhook series have no `target`).
+  // Emails that reached the recipient's server or bounced over the ratio window: "sent", the
+  // denominator every provider's webhook reports (Postmark's never says `requested`).
+  typeSent(config):: 'provider_email_type:email_webhook_sent:increase' + config.email.ratioWindow,
+  // Bounced and complained per sent email of the type, only with at least `ratioMinRequests` sent.
+  typeBounceRatio(config):: 'provider_email_type:email_webhook_bounced_per_sent:ratio' + config.email.ratioWindow,
+  typeComplaintRatio(config):: 'provider_email_type:email_webhook_complained_per_sent:ratio' + config.email.ratioWindow,
 }

@@ -276,13 +276,39 @@ def test_down_and_info_inhibitions_compare_the_labels_that_separate_incidents() 
     assert set(rules['alertname="InfoInhibitor"']) == {"target", "provider"}
 
 
+# `without (labels) (func(metric` or `without (labels) (metric`: the labels and what precedes the metric
+_WITHOUT = re.compile(r"\bwithout\s*\(([^)]*)\)\s*\(([^{(]*\(?\s*[a-zA-Z_:][a-zA-Z0-9_:]*)")
+
+
+def _documented_labels() -> dict[str, set[str]]:
+    """Every metric of docs/metrics/*.md with its documented labels."""
+    labels: dict[str, set[str]] = {}
+    for page in sorted((Path(__file__).resolve().parents[2] / "docs" / "metrics").glob("*.md")):
+        for line in page.read_text(encoding="utf-8").splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if line.startswith("| `") and len(cells) == 4:
+                labels.setdefault(cells[0].strip("`"), set()).update(
+                    label.strip().strip("`") for label in cells[2].split(",") if label.strip()
+                )
+    return labels
+
+
 def test_every_label_the_rule_pack_aggregates_by_is_grouped_on() -> None:
-    """A `by (...)` or `on (...)` label of an alert expression names the broken thing: the route must group on it."""
+    """A `by (...)` or `on (...)` label of an alert expression names the broken thing: the route must group on it.
+
+    So does every documented label of a metric the expression aggregates `without (...)`
+    some labels: the ones it keeps (an email type, a page) tell two incidents apart.
+    """
     group_by = set(load()["route"]["group_by"])
+    documented = _documented_labels()
     seen: set[str] = set()
     for rule in iter_alert_rules(ALERTS_FILE):
         for clause in re.findall(r"\b(?:by|on)\s*\(([^)]*)\)", rule["expr"]):
             seen |= {label.strip() for label in clause.split(",") if label.strip()}
+        for clause, inner in re.findall(_WITHOUT, rule["expr"]):
+            dropped = {label.strip() for label in clause.split(",")}
+            metric = re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", inner)[-1]
+            seen |= documented.get(metric, set()) - dropped
     # `event`, `quantile` and the InfoInhibitor's internal join label never reach Alertmanager as identity.
     missing = seen - group_by - WITHIN_ONE_INCIDENT - {"event", "le", "quantile", "infoinhibitor_subject"}
     assert not missing, f"the route does not group by {sorted(missing)}"

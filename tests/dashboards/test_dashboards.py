@@ -162,6 +162,8 @@ def _thresholds(data: dict[str, Any], title: str) -> list[float]:
         ("exporter", "exporter+: { staleSeconds: 0.123 }", "Cache age"),
         ("email", "email+: { complaintWarning: 0.123 }", "Complaint ratio"),
         ("email", "email+: { sendQuotaRatio: 0.123 }", "Send quota used (24h)"),
+        ("email", "email+: { bounceWarning: 0.123 }", "Bounce ratio per email type"),
+        ("email", "email+: { complaintCritical: 0.123 }", "Complaint ratio per email type"),
         ("overview", "probe+: { cacheHitRatio: 0.123 }", "Cache hit ratio (1h)"),
         ("overview", "probe+: { cacheMinMaxAgeSeconds: 0.123 }", "Cache lifetime (max-age, s-maxage)"),
         ("postgres", "postgres+: { retentionMaxAgeSeconds: 0.123 }", "Oldest row age"),
@@ -438,6 +440,26 @@ def _provider_specific() -> dict[str, set[str]]:
     return out
 
 
+# The `event` matchers of email_events_total selectors only: the webhook series
+# (email_webhook_events_total) share the event names, but every provider's webhook reports
+# what it reports (the per-type row names them itself), so they are not what the polled
+# event mapping says.
+_POLLED_SELECTOR_RE = re.compile(r"\bemail_events_total\s*\{([^{}]*)\}")
+_EVENT_MATCHER_RE = re.compile(r'\bevent="(\w+)"')
+
+
+def _polled_events(expr: str) -> set[str]:
+    return {e for selector in _POLLED_SELECTOR_RE.findall(expr) for e in _EVENT_MATCHER_RE.findall(selector)}
+
+
+def test_only_the_polled_events_are_read_as_provider_specific() -> None:
+    expr = (
+        'increase(email_events_total{job=~"$job", event="delivered"}[1h])'
+        ' / increase(email_webhook_events_total{job=~"$job", event="opened"}[1h])'
+    )
+    assert _polled_events(expr) == {"delivered"}
+
+
 def _recorded_events() -> dict[str, set[str]]:
     """The email_events_total events each recording rule reads, through other recorded series too."""
     groups = yaml.safe_load((RULES_GENERATED / "prometheus_rules.yaml").read_text())["groups"]
@@ -448,7 +470,7 @@ def _recorded_events() -> dict[str, set[str]]:
                 exprs[rule["record"]] = exprs.get(rule["record"], "") + "\n" + rule["expr"]
 
     def events(name: str, seen: frozenset[str] = frozenset()) -> set[str]:
-        found = set(re.findall(r'event="(\w+)"', exprs[name]))
+        found = _polled_events(exprs[name])
         for other in metric_names(exprs[name]) & set(exprs):
             if other not in seen and other != name:
                 found |= events(other, seen | {name})
@@ -459,7 +481,7 @@ def _recorded_events() -> dict[str, set[str]]:
 
 def _reads(expr: str, recorded: dict[str, set[str]]) -> set[str]:
     names = metric_names(expr)
-    read = set(names) | {f"event:{e}" for e in re.findall(r'event="(\w+)"', expr)}
+    read = set(names) | {f"event:{e}" for e in _polled_events(expr)}
     for name in names & set(recorded):
         read |= {f"event:{e}" for e in recorded[name]}
     return read
@@ -549,6 +571,8 @@ def test_email_ratio_names_follow_the_config() -> None:
     exprs = " ".join(t["expr"] for p in rendered["panels"] for t in p.get("targets", []))
     assert "target_provider:email_bounced_per_requested:ratio3h" in exprs
     assert "target_provider:email_opened_per_requested:ratio2d" in exprs
+    assert "provider_email_type:email_webhook_bounced_per_sent:ratio3h" in exprs
+    assert "provider_email_type:email_webhook_complained_per_sent:ratio3h" in exprs
     assert "ratio6h" not in exprs and "ratio1d" not in exprs
 
 
@@ -656,3 +680,101 @@ def test_rum_panels_show_no_beacons_rather_than_zero() -> None:
             no_value = panel.raw["fieldConfig"]["defaults"].get("noValue", "")
             assert re.search(r"\bno\b", no_value, re.IGNORECASE), f"{panel}: no data shows {no_value!r}"
     assert checked >= 10
+
+
+# ---------------------------------------------------------------- email types (webhooks)
+
+WEBHOOK_ROW = "Per email type (webhooks)"
+# The series of the exporter's webhook endpoint (email_webhooks:, docs/metrics/email.md) and
+# the pack's per-type recording rules (rules/lib/email.libsonnet): none has a target label.
+WEBHOOK_METRICS = {
+    "email_webhook_events_total",
+    "email_webhook_requests_total",
+    "email_webhook_refused_total",
+    "email_webhook_duplicates_total",
+    "email_webhook_events_ignored_total",
+    "email_webhook_last_request_timestamp_seconds",
+    "email_webhook_seen_ids",
+    "email_webhook_limiter_clients",
+    "email_webhook_sns_confirmations_total",
+}
+
+
+def _webhook_panels() -> list[Panel]:
+    return [p for p in panels(committed("email")) if p.row == WEBHOOK_ROW]
+
+
+def _is_webhook_series(name: str) -> bool:
+    return name in WEBHOOK_METRICS or name.startswith("provider_email_type:")
+
+
+def test_the_email_view_has_provider_and_email_type_variables() -> None:
+    variables = _variables(committed("email"))
+    for name, metric in (("provider", "email_webhook_requests_total"), ("email_type", "email_webhook_events_total")):
+        var = variables[name]
+        assert var["multi"] and var["includeAll"] and var["allValue"] == ".*", name
+        assert var["definition"].startswith(f"label_values({metric}{{") and var["definition"].endswith(f", {name})")
+    # the types of the chosen providers
+    assert 'provider=~"$provider"' in variables["email_type"]["definition"]
+
+
+def test_the_webhook_row_reads_the_webhook_series_filtered_by_provider_and_type() -> None:
+    found = _webhook_panels()
+    titles = {p.title for p in found}
+    assert {"Bounce ratio per email type", "Complaint ratio per email type", "Events per email type"} <= titles
+    recorded = set(_recorded_events())
+    problems = []
+    for panel in found:
+        for expr in panel.exprs:
+            names = metric_names(expr)
+            assert names, f"{panel}: {expr}"
+            for name in names:
+                if not _is_webhook_series(name):
+                    problems.append(f"{panel}: reads {name}, not a webhook series")
+                if ":" in name and name not in recorded:
+                    problems.append(f"{panel}: {name} is not recorded by the pack")
+            # webhook series have no target: a target matcher would empty the panel
+            if "target" in expr:
+                problems.append(f"{panel}: filters webhook series by target: {expr}")
+            if 'provider=~"$provider"' not in expr:
+                problems.append(f"{panel}: not filtered by $provider: {expr}")
+            if "email_type" in expr and 'email_type=~"$email_type"' not in expr:
+                problems.append(f"{panel}: reads email_type but is not filtered by $email_type: {expr}")
+    assert not problems, "\n".join(problems)
+    # and no panel of another row reads them with the target variable
+    for panel in panels(committed("email")):
+        if panel.row != WEBHOOK_ROW:
+            assert not any(_is_webhook_series(n) for e in panel.exprs for n in metric_names(e)), str(panel)
+
+
+def test_email_type_panels_show_no_data_text_rather_than_zero() -> None:
+    """A type that had no events must not read as a type with a perfect record: the
+    per-type panels say so instead of showing 0, and no query fills gaps with zeros."""
+    checked = 0
+    for panel in _webhook_panels():
+        for expr in panel.exprs:
+            assert "vector(0)" not in expr and not re.search(r"\bor\b", expr), f"{panel}: fills gaps: {expr}"
+        if any("email_type" in e for e in panel.exprs):
+            checked += 1
+            no_value = panel.raw["fieldConfig"]["defaults"].get("noValue", "")
+            assert re.search(r"\bno\b", no_value, re.IGNORECASE), f"{panel}: no data shows {no_value!r}"
+    assert checked >= 4
+
+
+def test_the_webhook_row_names_the_alerts_it_explains() -> None:
+    alerts = yaml.safe_load((RULES_GENERATED / "prometheus_alerts.yaml").read_text())["groups"]
+    (group,) = [g for g in alerts if g["name"] == "stack-exporter.email_webhooks"]
+    names = {r["alert"] for r in group["rules"] if "alert" in r}
+    descriptions = " ".join(str(p.raw["description"]) for p in _webhook_panels())
+    assert names, "the webhook alert group is empty"
+    missing = sorted(n for n in names if n not in descriptions)
+    assert not missing, f"no panel of {WEBHOOK_ROW!r} explains {missing}"
+
+
+def test_the_webhook_silence_threshold_follows_the_config() -> None:
+    title = "Since the last webhook request"
+    window = str(rule_config()["email"]["webhookSilentWindow"])
+    seconds = int(window[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[window[-1]]
+    assert _thresholds(committed("email"), title) == [seconds]
+    config = "((import 'rules/config.libsonnet') + { _config+:: { email+: { webhookSilentWindow: '20m' } } })._config"
+    assert _thresholds(jsonnet(f"(import 'dashboards/email.libsonnet')({config})"), title) == [1200]

@@ -5,7 +5,8 @@ primary/replica pair watched by a Sentinel, a cluster), PostgreSQL (a primary wi
 a replication slot and a streaming replica) behind PgBouncer, an HTTPS endpoint for
 the probes (one with check_cache), NSD serving a sending domain's SPF/DKIM/DMARC, fakes
 of the internet APIs (Lago, Postmark, Resend, a status page), stack-exporter itself (its RUM
-endpoint fed browser beacons throughout), node_exporter, and Prometheus 2.42 with the
+endpoint fed browser beacons and its email webhook endpoint fed signed Postmark events
+throughout), node_exporter, and Prometheus 2.42 with the
 generated rule files loaded and a 1 s scrape interval.
 Each panel query runs as an instant query with the template variables at "All"; it
 must succeed, and it must return data unless NO_DATA_OK says why it cannot here.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import json
 import subprocess
 import threading
@@ -67,6 +69,16 @@ RUM_AGENTS = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36",
 )
 
+# The exporter's email webhook endpoint (email_webhooks:) on the RUM listener: Postmark posts
+# with HTTP basic auth (the credentials are in the webhook URL set up at Postmark).
+WEBHOOK_USER = "dashboards"
+WEBHOOK_PASSWORD = "webhook-dash-password-3e4f5a6b"
+# Email types by Postmark Tag; "newsletter" stays under ratioMinRequests (no ratio recorded).
+WEBHOOK_TYPES = {"receipt": "receipt", "newsletter": "newsletter"}
+# Delivered and bounced receipts posted at once: above ratioMinRequests (100), so the per-type
+# ratios are recorded.
+WEBHOOK_BURST = 110
+
 APP = "no application is scraped in this test (the app job's recording rules stay empty)"
 OFFSET = "compares with data hours or days old, which a fresh Prometheus does not have"
 # AWS SES is not in this stack: creating its botocore clients holds the exporter's event loop
@@ -92,6 +104,7 @@ NO_DATA_OK: dict[tuple[str, str], tuple[str, str | None]] = {
     ("stack-overview", "Requests per second by status"): (APP, None),
     ("stack-overview", "Service state"): (NO_DIRECTUS, "directus_up"),
     ("stack-billing", "New failed payments (1h)"): (OFFSET, None),
+    ("stack-email", "Delivered per email type (1h), now and 1d earlier"): (OFFSET, "offset 1d"),
     ("stack-billing", "Overdue balance growth (1d)"): (OFFSET, None),
     ("stack-billing", "Terminations per day against baseline"): (OFFSET, None),
     ("stack-email", "Delivered / requested (1h)"): (
@@ -260,6 +273,94 @@ class _BeaconFeeder:
         self.thread.join(10)
 
 
+def _postmark_event(record: str, tag: str, serial: int, **fields: Any) -> bytes:
+    """One Postmark webhook body (one event per request), shaped as Postmark's webhook pages
+    and postmark.js's webhook payload types show them (DeliveryWebhook, Bounce,
+    SubscriptionChangeWebhook).  `serial` makes each body, and so each request key, unique."""
+    message_id = f"00000000-0000-4000-8000-{serial:012d}"
+    base: dict[str, Any] = {"RecordType": record, "ServerID": 23, "MessageStream": "outbound", "MessageID": message_id,
+                            "Tag": tag, "Metadata": {}}  # fmt: skip
+    if record == "Delivery":
+        base |= {"Recipient": "someone@example.com", "DeliveredAt": "2024-05-01T10:00:00Z", "Details": "250 OK"}
+    elif record in ("Bounce", "SpamComplaint"):
+        base |= {"ID": serial, "Type": "HardBounce" if record == "Bounce" else "SpamComplaint",
+                 "TypeCode": 1 if record == "Bounce" else 512, "Name": record, "Description": "", "Details": "",
+                 "Email": "someone@example.com", "From": "shop@example.com", "BouncedAt": "2024-05-01T10:00:00Z",
+                 "DumpAvailable": False, "Inactive": True, "CanActivate": True, "Subject": "Your receipt"}  # fmt: skip
+    base |= fields
+    return json.dumps(base).encode()
+
+
+def _post_webhook(url: str, body: bytes, password: str = WEBHOOK_PASSWORD) -> int:
+    auth = base64.b64encode(f"{WEBHOOK_USER}:{password}".encode()).decode()
+    headers = {"Content-Type": "application/json", "Authorization": f"Basic {auth}"}
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return int(exc.code)
+
+
+class _WebhookFeeder:
+    """Postmark posting events of two email types to the exporter's webhook endpoint: one
+    of each kind the panels show at the start, a delivered receipt every second after that
+    (the panels rate over 10 s windows), and `burst()` enough receipts for the ratios."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.serials = itertools.count(1)  # shared by the feeding thread and burst(): next() is atomic
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="email-webhooks", daemon=True)
+
+    def post(self, record: str, tag: str, **fields: Any) -> int:
+        return _post_webhook(self.url, _postmark_event(record, tag, next(self.serials), **fields))
+
+    def burst(self) -> None:
+        statuses = [self.post("Delivery", WEBHOOK_TYPES["receipt"]) for _ in range(WEBHOOK_BURST)]
+        statuses += [self.post("Bounce", WEBHOOK_TYPES["receipt"]) for _ in range(3)]
+        assert set(statuses) == {200}, f"the webhook endpoint refused the test's events: {sorted(set(statuses))}"
+
+    def _run(self) -> None:
+        while not self.stop.wait(1.0):
+            try:
+                self.post("Delivery", WEBHOOK_TYPES["receipt"])
+            except OSError:  # the exporter is stopping
+                return
+
+    def __enter__(self) -> _WebhookFeeder:
+        # every series the row reads, created before Prometheus scrapes: a counter that
+        # first appears at its final value has no increase() in a fresh Prometheus
+        receipt = _postmark_event("Delivery", WEBHOOK_TYPES["receipt"], 0)
+        statuses = {
+            "delivered": _post_webhook(self.url, receipt),
+            "replayed": _post_webhook(self.url, receipt),  # a retry: counted as a duplicate
+            "bounced": self.post("Bounce", WEBHOOK_TYPES["receipt"]),
+            "complained": self.post("SpamComplaint", WEBHOOK_TYPES["receipt"]),
+            "newsletter": self.post("Delivery", WEBHOOK_TYPES["newsletter"]),
+            # a reactivation is no unsubscribe: ignored
+            "ignored": self.post(
+                "SubscriptionChange",
+                WEBHOOK_TYPES["receipt"],
+                Origin="Customer",
+                SuppressSending=False,
+                SuppressionReason=None,
+                ChangedAt="2024-05-01T10:00:00Z",
+                Recipient="someone@example.com",
+            ),
+        }
+        assert set(statuses.values()) == {200}, f"the webhook endpoint refused the test's events: {statuses}"
+        refused = _post_webhook(self.url, _postmark_event("Delivery", "receipt", 999_999), "wrong-password-0123456789")
+        assert refused != 200, "the webhook endpoint accepted a wrong password"
+        self.thread.start()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop.set()
+        self.thread.join(10)
+
+
 @dataclass
 class LiveStack:
     prometheus: str  # base URL
@@ -290,6 +391,7 @@ def _exporter_config(
     resend: FakeResend,
     rum_port: int,
 ) -> str:
+    types = "\n".join(f"    {name}: [{tag}]" for name, tag in WEBHOOK_TYPES.items())
     return f"""\
 redis:
   - name: cache
@@ -353,6 +455,12 @@ rum:
   routes: ["/", "/product/:id"]
   rate_limit: 1000
   rate_burst: 1000
+email_webhooks:
+  email_types:
+{types}
+  postmark:
+    username: {WEBHOOK_USER}
+    password: {WEBHOOK_PASSWORD}
 """
 
 
@@ -443,6 +551,7 @@ def live(
         _start(stack, exporter_args, tmp / "exporter.log", exporter_port, "stack-exporter")
         wait_for_port(LOOPBACK, rum_port, timeout=20)
         stack.enter_context(_BeaconFeeder(f"http://{LOOPBACK}:{rum_port}/rum/v1/beacon"))
+        webhooks = stack.enter_context(_WebhookFeeder(f"http://{LOOPBACK}:{rum_port}/webhooks/v1/postmark"))
         _start(
             stack,
             [NODE_EXPORTER, f"--web.listen-address={LOOPBACK}:{node_port}"],
@@ -467,6 +576,14 @@ def live(
             return True
 
         wait_until(scraped_enough, 60, interval=0.5, message=f"{SCRAPES} successful scrapes of both jobs")
+        # the per-type series exist by now (scraped at their first values): the burst is an increase
+        webhooks.burst()
+
+        def ratios_recorded() -> bool:
+            answer = live.query('{__name__=~"provider_email_type:email_webhook_.*_per_sent:ratio.*"}')
+            return len(answer["data"]["result"]) >= 2
+
+        wait_until(ratios_recorded, 30, interval=0.5, message="the per-type ratios are recorded")
         yield live
 
 

@@ -20,6 +20,7 @@ PREFIXES = {
     "stack-exporter.email": ("Email",),
     "stack-exporter.statuspages": ("Email",),
     "stack-exporter.email_domains": ("Email",),
+    "stack-exporter.email_webhooks": ("Email",),
     "stack-exporter.exporter": ("StackExporter",),
     "stack-exporter.rum": ("Rum",),
     # the two meta alerts keep the names Alertmanager configs and tools expect

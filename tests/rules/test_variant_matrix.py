@@ -31,6 +31,7 @@ COVERED_GROUPS = {
     "stack-exporter.email",
     "stack-exporter.statuspages",
     "stack-exporter.email_domains",
+    "stack-exporter.email_webhooks",
     "stack-exporter.redis",
     "stack-exporter.postgres",
     "stack-exporter.pgbouncer",
