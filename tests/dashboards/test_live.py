@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import itertools
 import json
 import subprocess
 import threading
@@ -37,6 +36,7 @@ from peers.process import LOOPBACK, Process, free_port, wait_for_port, wait_unti
 from tests.dashboards.common import ROOT, RULES_GENERATED, Panel, all_panels, metric_names, substitute
 from tests.fakes.common import FakeServer
 from tests.fakes.email import FakePostmark
+from tests.fakes.email_webhooks import postmark as postmark_webhook
 from tests.fakes.lago import FakeLago
 from tests.fakes.resend import FakeResend
 from tests.fakes.statuspage import FakeStatuspage
@@ -71,8 +71,9 @@ RUM_AGENTS = (
 
 # The exporter's email webhook endpoint (email_webhooks:) on the RUM listener: Postmark posts
 # with HTTP basic auth (the credentials are in the webhook URL set up at Postmark).
-WEBHOOK_USER = "dashboards"
-WEBHOOK_PASSWORD = "webhook-dash-password-3e4f5a6b"
+WEBHOOK_SENDER = postmark_webhook.PostmarkSender()
+WEBHOOK_USER = WEBHOOK_SENDER.username
+WEBHOOK_PASSWORD = WEBHOOK_SENDER.password
 # Email types by Postmark Tag; "newsletter" stays under ratioMinRequests (no ratio recorded).
 WEBHOOK_TYPES = {"receipt": "receipt", "newsletter": "newsletter"}
 # Delivered and bounced receipts posted at once: above ratioMinRequests (100), so the per-type
@@ -226,8 +227,8 @@ def _beacon(page: str, round_: int) -> bytes:
     ).encode()
 
 
-def _post_beacon(url: str, body: bytes, agent: str) -> int:
-    headers = {"Origin": RUM_ORIGIN, "Content-Type": "text/plain;charset=UTF-8", "User-Agent": agent}
+def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    """POST from a thread (the feeders run beside the event loop); the status, also of a refusal."""
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=5) as resp:
@@ -235,6 +236,10 @@ def _post_beacon(url: str, body: bytes, agent: str) -> int:
     except urllib.error.HTTPError as exc:
         with exc:
             return int(exc.code)
+
+
+def _post_beacon(url: str, body: bytes, agent: str) -> int:
+    return _post(url, body, {"Origin": RUM_ORIGIN, "Content-Type": "text/plain;charset=UTF-8", "User-Agent": agent})
 
 
 class _BeaconFeeder:
@@ -273,34 +278,15 @@ class _BeaconFeeder:
         self.thread.join(10)
 
 
-def _postmark_event(record: str, tag: str, serial: int, **fields: Any) -> bytes:
-    """One Postmark webhook body (one event per request), shaped as Postmark's webhook pages
-    and postmark.js's webhook payload types show them (DeliveryWebhook, Bounce,
-    SubscriptionChangeWebhook).  `serial` makes each body, and so each request key, unique."""
-    message_id = f"00000000-0000-4000-8000-{serial:012d}"
-    base: dict[str, Any] = {"RecordType": record, "ServerID": 23, "MessageStream": "outbound", "MessageID": message_id,
-                            "Tag": tag, "Metadata": {}}  # fmt: skip
-    if record == "Delivery":
-        base |= {"Recipient": "someone@example.com", "DeliveredAt": "2024-05-01T10:00:00Z", "Details": "250 OK"}
-    elif record in ("Bounce", "SpamComplaint"):
-        base |= {"ID": serial, "Type": "HardBounce" if record == "Bounce" else "SpamComplaint",
-                 "TypeCode": 1 if record == "Bounce" else 512, "Name": record, "Description": "", "Details": "",
-                 "Email": "someone@example.com", "From": "shop@example.com", "BouncedAt": "2024-05-01T10:00:00Z",
-                 "DumpAvailable": False, "Inactive": True, "CanActivate": True, "Subject": "Your receipt"}  # fmt: skip
-    base |= fields
-    return json.dumps(base).encode()
+def _postmark_event(neutral: str, tag: str) -> bytes:
+    """One Postmark webhook body counted as ``neutral`` (tests/fakes/email_webhooks/postmark.py:
+    real-shaped, from the saved payloads, each with its own MessageID and so its own request key)."""
+    return postmark_webhook.encode(postmark_webhook.example(neutral, tags=(tag,)))
 
 
 def _post_webhook(url: str, body: bytes, password: str = WEBHOOK_PASSWORD) -> int:
-    auth = base64.b64encode(f"{WEBHOOK_USER}:{password}".encode()).decode()
-    headers = {"Content-Type": "application/json", "Authorization": f"Basic {auth}"}
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=5) as resp:
-            return int(resp.status)
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return int(exc.code)
+    headers, body = WEBHOOK_SENDER.sign(body, password=password)
+    return _post(url, body, headers)
 
 
 class _WebhookFeeder:
@@ -310,48 +296,40 @@ class _WebhookFeeder:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.serials = itertools.count(1)  # shared by the feeding thread and burst(): next() is atomic
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="email-webhooks", daemon=True)
 
-    def post(self, record: str, tag: str, **fields: Any) -> int:
-        return _post_webhook(self.url, _postmark_event(record, tag, next(self.serials), **fields))
+    def post(self, neutral: str, tag: str) -> int:
+        return _post_webhook(self.url, _postmark_event(neutral, tag))
 
     def burst(self) -> None:
-        statuses = [self.post("Delivery", WEBHOOK_TYPES["receipt"]) for _ in range(WEBHOOK_BURST)]
-        statuses += [self.post("Bounce", WEBHOOK_TYPES["receipt"]) for _ in range(3)]
+        statuses = [self.post("delivered", WEBHOOK_TYPES["receipt"]) for _ in range(WEBHOOK_BURST)]
+        statuses += [self.post("bounced", WEBHOOK_TYPES["receipt"]) for _ in range(3)]
         assert set(statuses) == {200}, f"the webhook endpoint refused the test's events: {sorted(set(statuses))}"
 
     def _run(self) -> None:
         while not self.stop.wait(1.0):
             try:
-                self.post("Delivery", WEBHOOK_TYPES["receipt"])
+                self.post("delivered", WEBHOOK_TYPES["receipt"])
             except OSError:  # the exporter is stopping
                 return
 
     def __enter__(self) -> _WebhookFeeder:
         # every series the row reads, created before Prometheus scrapes: a counter that
         # first appears at its final value has no increase() in a fresh Prometheus
-        receipt = _postmark_event("Delivery", WEBHOOK_TYPES["receipt"], 0)
+        receipt = _postmark_event("delivered", WEBHOOK_TYPES["receipt"])
         statuses = {
             "delivered": _post_webhook(self.url, receipt),
             "replayed": _post_webhook(self.url, receipt),  # a retry: counted as a duplicate
-            "bounced": self.post("Bounce", WEBHOOK_TYPES["receipt"]),
-            "complained": self.post("SpamComplaint", WEBHOOK_TYPES["receipt"]),
-            "newsletter": self.post("Delivery", WEBHOOK_TYPES["newsletter"]),
-            # a reactivation is no unsubscribe: ignored
-            "ignored": self.post(
-                "SubscriptionChange",
-                WEBHOOK_TYPES["receipt"],
-                Origin="Customer",
-                SuppressSending=False,
-                SuppressionReason=None,
-                ChangedAt="2024-05-01T10:00:00Z",
-                Recipient="someone@example.com",
-            ),
+            "bounced": self.post("bounced", WEBHOOK_TYPES["receipt"]),
+            "complained": self.post("complained", WEBHOOK_TYPES["receipt"]),
+            "newsletter": self.post("delivered", WEBHOOK_TYPES["newsletter"]),
         }
+        # a reactivation is no unsubscribe: ignored
+        reactivation = postmark_webhook.payload("SubscriptionChange", tags=(WEBHOOK_TYPES["receipt"],), suppress=False)
+        statuses["ignored"] = _post_webhook(self.url, postmark_webhook.encode(reactivation))
         assert set(statuses.values()) == {200}, f"the webhook endpoint refused the test's events: {statuses}"
-        refused = _post_webhook(self.url, _postmark_event("Delivery", "receipt", 999_999), "wrong-password-0123456789")
+        refused = _post_webhook(self.url, _postmark_event("delivered", "receipt"), "wrong-password-0123456789")
         assert refused != 200, "the webhook endpoint accepted a wrong password"
         self.thread.start()
         return self
@@ -459,8 +437,8 @@ email_webhooks:
   email_types:
 {types}
   postmark:
-    username: {WEBHOOK_USER}
-    password: {WEBHOOK_PASSWORD}
+    username: '{WEBHOOK_USER}'
+    password: '{WEBHOOK_PASSWORD}'
 """
 
 
