@@ -94,9 +94,12 @@ async def test_quota_account_events_and_reputation() -> None:
 async def test_events_follow_the_statistics() -> None:
     async with running() as fake, exporter(config(("mail", fake.url))) as client:
         first = await scrape(client)
-        fake.points.append({**fake.points[0], "DeliveryAttempts": 40, "Bounces": 2})
+        # a copy of the newest bucket (the current 15 minutes, so today even just after
+        # midnight UTC, when the fixture's older buckets fall on yesterday)
+        newest = max(fake.points, key=lambda p: p["Timestamp"])
+        fake.points.append({**newest, "DeliveryAttempts": 40, "Bounces": 2})
         # a bucket from yesterday does not count today
-        fake.points.append({**fake.points[0], "DeliveryAttempts": 1000, "Timestamp": datetime(2020, 1, 1, tzinfo=UTC)})
+        fake.points.append({**newest, "DeliveryAttempts": 1000, "Timestamp": datetime(2020, 1, 1, tzinfo=UTC)})
         second = await scrape(client)
     assert (
         value(second, "email_events_total", event="requested")
