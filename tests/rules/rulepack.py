@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,49 @@ def load_generated(name: str) -> dict[str, Any]:
 
 def promtool_test_files() -> list[Path]:
     return sorted(PROMTOOL_TESTS.glob("*-test.yaml"))
+
+
+# What can make a rule fire without any input series of its own.
+_WITHOUT_INPUT = re.compile(r"\b(absent|absent_over_time|vector|time|ALERTS|ALERTS_FOR_STATE)\b")
+_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
+
+@cache
+def _rule_groups(files: tuple[Path, ...]) -> tuple[dict[str, Any], ...]:
+    groups: list[dict[str, Any]] = []
+    for path in files:
+        groups.extend(yaml.safe_load(path.read_text())["groups"])
+    return tuple(groups)
+
+
+def relevant_rules(tests: list[dict[str, Any]], path: Path, rule_files: Sequence[Path]) -> Path:
+    """Write to ``path`` the groups of ``rule_files`` that can produce a sample for these
+    promtool tests' input series, in their order; returns ``path``.
+
+    A group is kept when one of its expressions names a metric of the input (or one a kept
+    group records, to a fixpoint), or can fire on no input at all (absent(), vector(),
+    time(), ALERTS). The others cannot evaluate to anything on this input, so leaving them
+    out changes no result (no alert, no recorded sample, no absence); it saves promtool
+    evaluating every source's rules at every step of every test, the bulk of its time.
+    """
+    present = {str(s["series"]).split("{", 1)[0] for test in tests for s in test.get("input_series", [])}
+    groups = list(_rule_groups(tuple(rule_files)))
+    kept: list[dict[str, Any]] = []
+    changed = True
+    while changed:
+        changed = False
+        for group in groups:
+            if any(group is k for k in kept):
+                continue
+            exprs = [str(r["expr"]) for r in group["rules"]]
+            if any(_WITHOUT_INPUT.search(e) or present & set(_NAME.findall(e)) for e in exprs):
+                kept.append(group)
+                present |= {str(r["record"]) for r in group["rules"] if "record" in r}
+                changed = True
+    # in the pack's own order: a group's place decides what it sees of another's records
+    in_order = [g for g in groups if any(g is k for k in kept)]
+    path.write_text(yaml.safe_dump({"groups": in_order}, sort_keys=False, width=10_000))
+    return path
 
 
 # ---------------------------------------------------------------- PromQL names

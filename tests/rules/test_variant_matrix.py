@@ -8,21 +8,22 @@ import asyncio
 import importlib
 import os
 import pkgutil
-import re
 import subprocess
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 import tests.rules.variants as matrix
 from exporter.collectors import SOURCES
-from tests.rules.rulepack import GENERATED, PROMTOOL, ROOT, alert_rules, load_generated
+from tests.rules.rulepack import GENERATED, PROMTOOL, ROOT, alert_rules, load_generated, relevant_rules
 from tests.rules.variants import Source, Variant, parse, promtool_groups
 
 pytestmark = pytest.mark.timeout(600)
+
+# the rule files a twin's promtool run reads (only the groups its input can reach)
+PACK_FILES = (GENERATED / "prometheus_alerts.yaml", GENERATED / "prometheus_rules.yaml")
 
 DOCS = ROOT / "docs" / "metrics"
 TABLE_HEADER = "| Condition | Alert | Works on |"
@@ -155,48 +156,6 @@ def _promtool(path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-# What can make a rule fire without any input series of its own.
-_WITHOUT_INPUT = re.compile(r"\b(absent|absent_over_time|vector|time|ALERTS|ALERTS_FOR_STATE)\b")
-_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-
-
-@cache
-def _rule_groups() -> tuple[dict[str, Any], ...]:
-    groups: list[dict[str, Any]] = []
-    for name in ("prometheus_alerts.yaml", "prometheus_rules.yaml"):
-        groups.extend(yaml.safe_load((GENERATED / name).read_text())["groups"])
-    return tuple(groups)
-
-
-def relevant_rules(tests: list[dict[str, Any]], path: Path) -> Path:
-    """The pack's rule groups that can produce a sample for these tests' input series.
-
-    A group is kept when one of its expressions names a metric of the input (or one a kept
-    group records, to a fixpoint), or can fire on no input at all (absent(), vector(),
-    time(), ALERTS). The others cannot evaluate to anything on this input, so leaving them
-    out changes no result; it saves promtool evaluating every source's rules at every step
-    of every twin, the bulk of the matrix's time.
-    """
-    present = {str(s["series"]).split("{", 1)[0] for test in tests for s in test["input_series"]}
-    groups = list(_rule_groups())
-    kept: list[dict[str, Any]] = []
-    changed = True
-    while changed:
-        changed = False
-        for group in groups:
-            if any(group is k for k in kept):
-                continue
-            exprs = [str(r["expr"]) for r in group["rules"]]
-            if any(_WITHOUT_INPUT.search(e) or present & set(_NAME.findall(e)) for e in exprs):
-                kept.append(group)
-                present |= {str(r["record"]) for r in group["rules"] if "record" in r}
-                changed = True
-    # in the pack's own order: a group's place decides what it sees of another's records
-    in_order = [g for g in groups if any(g is k for k in kept)]
-    path.write_text(yaml.safe_dump({"groups": in_order}, sort_keys=False, width=10_000))
-    return path
-
-
 @pytest.mark.parametrize(("source", "variant"), all_variants(), ids=lambda x: x.name)
 async def test_variant(source: Source, variant: Variant, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     samples = parse(await variant.capture(request))
@@ -222,7 +181,7 @@ async def test_variant(source: Source, variant: Variant, request: pytest.Fixture
 
     # promtool runs a file's groups one after the other: split them over the cores
     chunks = [groups[i :: os.cpu_count() or 1] for i in range(min(len(groups), os.cpu_count() or 1))]
-    rules = relevant_rules(groups, tmp_path / "rules.yaml")
+    rules = relevant_rules(groups, tmp_path / "rules.yaml", PACK_FILES)
     files = []
     for n, chunk in enumerate(chunks):
         test_file = tmp_path / f"{source.name}-{variant.name}-{n}-test.yaml"
