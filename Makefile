@@ -53,7 +53,7 @@ generate: dev ## rules/generated and dashboards/generated from jsonnet
 # Regenerate, then fail if anything generated differs from what is staged (changed,
 # deleted or new files alike).  In a fresh clone the index is the commit; under
 # pre-commit it is what is about to be committed.
-GENERATED := rules/generated dashboards/generated
+GENERATED := rules/generated dashboards/generated deploy/kubernetes/base/prometheus-rule.yaml
 check-generated: generate ## fail if the generated rules or dashboards differ from the committed ones
 	@if ! git diff --quiet -- $(GENERATED) || [ -n "$$(git ls-files --others --exclude-standard -- $(GENERATED))" ]; then \
 		git status --short -- $(GENERATED); git diff --stat -- $(GENERATED); \

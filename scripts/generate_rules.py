@@ -33,6 +33,12 @@ HEADER = (
     "edit the jsonnet, then run `make generate`.\n"
 )
 FINGERPRINT = OUT / "FINGERPRINT"
+# kustomize reads no file outside its directory: the PrometheusRule object is copied there too
+KUBERNETES_COPY = ROOT / "deploy" / "kubernetes" / "base" / "prometheus-rule.yaml"
+KUBERNETES_HEADER = (
+    "# A copy of rules/generated/prometheus_rule_object.yaml (kustomize reads no file outside this directory)\n"
+    "# that `make generate` writes with it; tests/test_kubernetes.py fails when the two differ.\n"
+)
 
 
 class _Dumper(yaml.SafeDumper):
@@ -107,6 +113,7 @@ def main() -> int:
         print(f"generate_rules: {problem}", file=sys.stderr)
         return 1
     files[FINGERPRINT] = f"{version()} {fingerprint(files)}\n"
+    files[KUBERNETES_COPY] = KUBERNETES_HEADER + files[OUT / OUTPUTS["prometheusRuleObject"]]
     for path, text in files.items():
         if not path.exists() or path.read_text() != text:
             path.write_text(text)

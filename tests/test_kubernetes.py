@@ -267,8 +267,7 @@ def test_config_passes_check_config(base: list[Obj], tmp_path: Path) -> None:
 def test_prometheus_rule_is_the_generated_one(base: list[Obj]) -> None:
     generated = yaml.safe_load((ROOT / "rules" / "generated" / "prometheus_rule_object.yaml").read_text())
     assert one(base, "PrometheusRule") == generated, (
-        "deploy/kubernetes/base/prometheus-rule.yaml is stale: "
-        "cp rules/generated/prometheus_rule_object.yaml deploy/kubernetes/base/prometheus-rule.yaml"
+        "deploy/kubernetes/base/prometheus-rule.yaml is stale: run make generate (it writes both)"
     )
 
 
