@@ -1,4 +1,6 @@
-"""Suite-wide pytest setup: fixtures that start real servers."""
+"""Suite-wide pytest setup: fixtures that start real servers, and the promtool unit tests started early."""
+
+import pytest
 
 pytest_plugins = [
     "tests.servers.redis",
@@ -7,3 +9,15 @@ pytest_plugins = [
     "tests.servers.postgres",
     "tests.servers.directus",
 ]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the rule pack's promtool unit tests in the background (tests/rules/unit_tests.py)."""
+    from tests.rules import unit_tests
+
+    selected = [
+        item.callspec.params["test_file"]
+        for item in session.items
+        if getattr(item, "originalname", "") == "test_promtool_unit_tests" and hasattr(item, "callspec")
+    ]
+    unit_tests.start(selected)
