@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import shutil
 from collections.abc import Sequence
@@ -21,7 +22,16 @@ PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
 
 def render(override: str = "") -> dict[str, Any]:
-    """The mixin (alerts, rules, config), optionally with a jsonnet override mixed in."""
+    """The mixin (alerts, rules, config), optionally with a jsonnet override mixed in.
+
+    A render takes seconds and many tests ask for the same one: each override is rendered
+    once a session, and every caller gets its own copy to change as it likes.
+    """
+    return copy.deepcopy(_render(override))
+
+
+@cache
+def _render(override: str) -> dict[str, Any]:
     snippet = f"""
         local m = (import 'mixin.libsonnet') + {override or "{}"};
         {{ alerts: m.prometheusAlerts, rules: m.prometheusRules, config: m._config }}
