@@ -56,3 +56,9 @@ def start(files: list[Path]) -> None:
 def result(test_file: Path) -> subprocess.CompletedProcess[str]:
     run_ = _runs.get(test_file)
     return run_.result() if run_ is not None else run(test_file)
+
+
+def cancel() -> None:
+    """Cancel the runs not started yet; the one running finishes (its promtool has a timeout)."""
+    for run_ in _runs.values():
+        run_.cancel()
